@@ -1,0 +1,192 @@
+// `cellmorpho` command line: score a dataset, prepare weights, generate the default synthetic data.
+// Usage errors exit with code 2 and a one-line reason; failures exit with 1 and a one-line reason.
+import * as path from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ENGINE_NAMES, type EngineName } from "./engines";
+import { DEFAULT_ANCHORS, DEFAULT_FUSION, scoreDataset, writeScoreOutputs } from "./pipeline";
+import { formatPairingReport } from "./dataset";
+import { convertWeights, localWeightsFile, resolveWeightsSource, defaultWeightsDir } from "./weights";
+import { generateSynthetic, contactSheet } from "./synth";
+
+export class UsageError extends Error {}
+
+const USAGE = `cellmorpho — EMT (TEM) scores from actin + nucleus images of single cells
+
+Usage:
+  cellmorpho score <Celltool.zip|folder> --out DIR [--engine auto|onnx|tfjs] [--anchors Ctrl,TNFTGF]
+                   [--fusion 0.5,0.5] [--batch 64] [--no-cache] [--weights DIR]
+  cellmorpho weights [--from FILE] [--unverified] [--out DIR]
+  cellmorpho synth --out DIR [--seed 0] [--scale 1] [--zip]
+  cellmorpho contact-sheet <synthetic folder> --out FILE.png [--n 48] [--columns 8]
+  cellmorpho help
+
+score     writes DIR/tem_scores.csv, stats_by_condition.csv, metrics.json, pairing_report.json
+weights   converts torchvision's resnet18-f37072fd.pth (from --from, $CELLMORPHO_WEIGHTS,
+          ../shared/weights/, or the official download) into weights/resnet18.{json,bin}
+synth     writes a synthetic Celltool dataset with known EMT state (truth.csv)`;
+
+function parseNumberList(text: string, what: string, count: number): number[] {
+  const parts = text.split(",").map((s) => s.trim());
+  const values = parts.map(Number);
+  if (parts.length !== count || parts.some((p) => p === "") || values.some((v) => !Number.isFinite(v))) {
+    throw new UsageError(`${what} must be ${count} comma-separated numbers, got "${text}"`);
+  }
+  return values;
+}
+
+function parsePositiveInt(text: string, what: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${what} must be a positive integer, got "${text}"`);
+  return value;
+}
+
+function parseNonNegative(text: string, what: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${what} must be a positive number, got "${text}"`);
+  return value;
+}
+
+type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+function parse<O extends OptionSpec>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true as const, strict: true as const });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+const log = (msg: string) => console.error(msg);
+
+async function scoreCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    out: { type: "string" },
+    engine: { type: "string", default: "auto" },
+    anchors: { type: "string", default: DEFAULT_ANCHORS.join(",") },
+    fusion: { type: "string", default: DEFAULT_FUSION.join(",") },
+    batch: { type: "string", default: "64" },
+    "no-cache": { type: "boolean", default: false },
+    weights: { type: "string" },
+  });
+  if (positionals.length !== 1) throw new UsageError("score needs exactly one dataset (a Celltool zip or folder)");
+  if (!values.out) throw new UsageError("score needs --out DIR");
+  const engine = String(values.engine);
+  if (!(ENGINE_NAMES as readonly string[]).includes(engine)) {
+    throw new UsageError(`unknown --engine "${engine}"; valid: ${ENGINE_NAMES.join(", ")}`);
+  }
+  const anchors = String(values.anchors).split(",").map((s) => s.trim());
+  if (anchors.length !== 2 || anchors.some((a) => a === "")) {
+    throw new UsageError(`--anchors must be two condition names, e.g. Ctrl,TNFTGF; got "${values.anchors}"`);
+  }
+  const fusion = parseNumberList(String(values.fusion), "--fusion", 2);
+  if (fusion.some((w) => w < 0) || fusion[0] + fusion[1] <= 0) {
+    throw new UsageError(`--fusion weights must be >= 0 and not both 0, got "${values.fusion}"`);
+  }
+  const batchSize = parsePositiveInt(String(values.batch), "--batch");
+
+  const run = await scoreDataset(positionals[0], {
+    engine: engine as EngineName,
+    anchors: anchors as [string, string],
+    fusion: fusion as [number, number],
+    batchSize,
+    cacheDir: values["no-cache"] ? null : undefined,
+    weightsDir: values.weights as string | undefined,
+    log,
+  });
+  log(formatPairingReport(run.dataset.report));
+  const files = writeScoreOutputs(run, String(values.out));
+  const fused = run.metrics.scores.tem_fused;
+  console.log(`scored ${run.rows.length} cells; anchors ${run.anchors.join(" vs ")}; ` +
+    `AUC fused ${fused.auc.toFixed(3)} (actin ${run.metrics.scores.tem_actin.auc.toFixed(3)}, ` +
+    `nucleus ${run.metrics.scores.tem_nucleus.auc.toFixed(3)})`);
+  for (const s of fused.by_condition) console.log(`  ${s.condition.padEnd(12)} n=${String(s.n).padStart(4)}  mean ${s.mean.toFixed(3)}`);
+  console.log(`wrote ${files.map((f) => path.relative(process.cwd(), f)).join(", ")}`);
+  if (run.warning) console.log(run.warning);
+}
+
+async function weightsCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    from: { type: "string" },
+    unverified: { type: "boolean", default: false },
+    out: { type: "string" },
+  });
+  if (positionals.length > 0) throw new UsageError(`weights takes no positional arguments, got "${positionals.join(" ")}"`);
+  const source = resolveWeightsSource({ from: values.from as string | undefined });
+  log(`weights source: ${source.path} (${source.how})`);
+  const file = await localWeightsFile(source, undefined, log);
+  convertWeights({
+    source: file,
+    outDir: (values.out as string | undefined) ?? defaultWeightsDir(),
+    unverified: Boolean(values.unverified),
+    log: console.log,
+  });
+}
+
+async function synthCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    out: { type: "string" },
+    seed: { type: "string", default: "0" },
+    scale: { type: "string", default: "1" },
+    zip: { type: "boolean", default: false },
+  });
+  if (positionals.length > 0) throw new UsageError(`synth takes no positional arguments, got "${positionals.join(" ")}"`);
+  if (!values.out) throw new UsageError("synth needs --out DIR");
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
+  const summary = await generateSynthetic({
+    out: String(values.out),
+    seed,
+    scale: parseNonNegative(String(values.scale), "--scale"),
+    zip: Boolean(values.zip),
+    log,
+  });
+  console.log(JSON.stringify(summary));
+}
+
+async function contactSheetCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    out: { type: "string" },
+    n: { type: "string", default: "48" },
+    columns: { type: "string", default: "8" },
+  });
+  if (positionals.length !== 1) throw new UsageError("contact-sheet needs the synthetic dataset folder");
+  if (!values.out) throw new UsageError("contact-sheet needs --out FILE.png");
+  await contactSheet({
+    dataset: positionals[0],
+    out: String(values.out),
+    n: parsePositiveInt(String(values.n), "--n"),
+    columns: parsePositiveInt(String(values.columns), "--columns"),
+  });
+  console.log(`wrote ${values.out}`);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  score: scoreCommand,
+  weights: weightsCommand,
+  synth: synthCommand,
+  "contact-sheet": contactSheetCommand,
+};
+
+/** Runs one command line; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  const handler = COMMANDS[command];
+  try {
+    if (!handler) throw new UsageError(`unknown command "${command}"; run "cellmorpho help"`);
+    await handler(rest);
+    return 0;
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    if (err instanceof UsageError) {
+      console.error(`cellmorpho: ${message}`);
+      return 2;
+    }
+    console.error(`cellmorpho: ${message}`);
+    if (process.env.CELLMORPHO_DEBUG) console.error((err as Error).stack);
+    return 1;
+  }
+}
