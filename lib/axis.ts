@@ -194,7 +194,8 @@ export function robustScale(s: ArrayLike<number>, lo = 1, hi = 99): { scaled: Fl
   const p_lo = percentile(s, lo);
   const p_hi = percentile(s, hi);
   if (p_hi === p_lo) {
-    throw new Error(`robustScale: the ${lo}th and ${hi}th percentiles are equal (${p_lo}): the scores are constant`);
+    throw new Error(`robustScale: the ${lo}% and ${hi}% percentiles are equal (${p_lo}): the scores are constant ` +
+      "over most cells, so they cannot be scaled to [0, 1]");
   }
   return { scaled: scaleBetween(s, p_lo, p_hi), p_lo, p_hi };
 }
@@ -285,10 +286,15 @@ export function scoreTem(input: TemInput): TemScores {
     }
   }
   const names = { epithelial, mesenchymal };
-  const fitted = {
-    actin: fitChannel(actin, epiMask, mesMask, names),
-    nucleus: fitChannel(nucleus, epiMask, mesMask, names),
+  // Which channel failed matters to the user: identical nucleus images say something else than identical actin ones.
+  const fitNamed = (channel: string, z: Embeddings): ReturnType<typeof fitChannel> => {
+    try {
+      return fitChannel(z, epiMask, mesMask, names);
+    } catch (err) {
+      throw new Error(`scoreTem, ${channel} channel: ${(err as Error).message}`);
+    }
   };
+  const fitted = { actin: fitNamed("actin", actin), nucleus: fitNamed("nucleus", nucleus) };
   const tem_fused = fuse(fitted.actin.scores, fitted.nucleus.scores, fusion);
   const total = fusion[0] + fusion[1];
   return {

@@ -3,7 +3,9 @@
 import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ENGINE_NAMES, type EngineName } from "./engines";
-import { DEFAULT_ANCHORS, DEFAULT_FUSION, scoreDataset, writeScoreOutputs } from "./pipeline";
+import {
+  checkOutputDir, DEFAULT_ANCHORS, DEFAULT_FUSION, formatUnreadable, scoreDataset, writeScoreOutputs,
+} from "./pipeline";
 import { formatPairingReport } from "./dataset";
 import { convertWeights, localWeightsFile, resolveWeightsSource, defaultWeightsDir } from "./weights";
 import { generateSynthetic, contactSheet } from "./synth";
@@ -14,13 +16,14 @@ const USAGE = `cellmorpho — EMT (TEM) scores from actin + nucleus images of si
 
 Usage:
   cellmorpho score <Celltool.zip|folder> --out DIR [--engine auto|onnx|tfjs] [--anchors Ctrl,TNFTGF]
-                   [--fusion 0.5,0.5] [--batch 64] [--no-cache] [--weights DIR]
+                   [--fusion 0.5,0.5] [--batch 64] [--no-cache | --cache-dir DIR] [--weights DIR] [--strict]
   cellmorpho weights [--from FILE] [--unverified] [--out DIR]
   cellmorpho synth --out DIR [--seed 0] [--scale 1] [--zip]
   cellmorpho contact-sheet <synthetic folder> --out FILE.png [--n 48] [--columns 8]
   cellmorpho help
 
-score     writes DIR/tem_scores.csv, stats_by_condition.csv, metrics.json, pairing_report.json
+score     writes DIR/tem_scores.csv, stats_by_condition.csv, metrics.json, pairing_report.json (all or none);
+          a cell with an undecodable image is skipped and reported, or stops the run with --strict
 weights   converts torchvision's resnet18-f37072fd.pth (from --from, $CELLMORPHO_WEIGHTS,
           ../shared/weights/, or the official download) into weights/resnet18.{json,bin}
 synth     writes a synthetic Celltool dataset with known EMT state (truth.csv)`;
@@ -66,7 +69,9 @@ async function scoreCommand(args: string[]): Promise<void> {
     fusion: { type: "string", default: DEFAULT_FUSION.join(",") },
     batch: { type: "string", default: "64" },
     "no-cache": { type: "boolean", default: false },
+    "cache-dir": { type: "string" },
     weights: { type: "string" },
+    strict: { type: "boolean", default: false },
   });
   if (positionals.length !== 1) throw new UsageError("score needs exactly one dataset (a Celltool zip or folder)");
   if (!values.out) throw new UsageError("score needs --out DIR");
@@ -83,20 +88,28 @@ async function scoreCommand(args: string[]): Promise<void> {
     throw new UsageError(`--fusion weights must be >= 0 and not both 0, got "${values.fusion}"`);
   }
   const batchSize = parsePositiveInt(String(values.batch), "--batch");
+  if (values["no-cache"] && values["cache-dir"] !== undefined) throw new UsageError("give --no-cache or --cache-dir, not both");
+  const cacheDir = values["no-cache"] ? null : (values["cache-dir"] as string | undefined);
+  // Before minutes of embedding: an output folder that cannot be written fails now.
+  checkOutputDir(String(values.out));
 
   const run = await scoreDataset(positionals[0], {
     engine: engine as EngineName,
     anchors: anchors as [string, string],
     fusion: fusion as [number, number],
     batchSize,
-    cacheDir: values["no-cache"] ? null : undefined,
+    cacheDir,
     weightsDir: values.weights as string | undefined,
+    onUnreadable: values.strict ? "fail" : "skip",
     log,
   });
   log(formatPairingReport(run.dataset.report));
+  for (const line of formatUnreadable(run)) log(line);
   const files = writeScoreOutputs(run, String(values.out));
   const fused = run.metrics.scores.tem_fused;
-  console.log(`scored ${run.rows.length} cells; anchors ${run.anchors.join(" vs ")}; ` +
+  const skipped = run.dataset.pairs.length - run.scored.length;
+  console.log(`scored ${run.rows.length} cells${skipped > 0 ? ` (${skipped} skipped as unreadable)` : ""}; ` +
+    `anchors ${run.anchors.join(" vs ")}; ` +
     `AUC fused ${fused.auc.toFixed(3)} (actin ${run.metrics.scores.tem_actin.auc.toFixed(3)}, ` +
     `nucleus ${run.metrics.scores.tem_nucleus.auc.toFixed(3)})`);
   for (const s of fused.by_condition) console.log(`  ${s.condition.padEnd(12)} n=${String(s.n).padStart(4)}  mean ${s.mean.toFixed(3)}`);

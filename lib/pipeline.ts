@@ -1,14 +1,15 @@
 // The main job, step by step: open a Celltool dataset, embed both channels, build the TEM axes, score, measure,
 // and write the outputs. The CLI runs it in one call; the notebook calls the same steps one cell at a time.
+import * as fs from "node:fs";
 import * as path from "node:path";
-import { writeJsonAtomic } from "./atomic";
-import { openCelltool, resolveCondition, type CelltoolDataset } from "./dataset";
+import { writeFileAtomic } from "./atomic";
+import { canonicalCondition, openCelltool, type CellPair, type CelltoolDataset } from "./dataset";
 import { embedPairs, type PairEmbeddings } from "./embedding";
 import { weightsWarning, type Encoder } from "./encoder";
 import { createEncoder, type EngineName } from "./engines";
 import { scoreTem, type TemScores } from "./axis";
 import { temMetrics, type TemMetrics } from "./metrics";
-import { scoreRows, statsRows, toCsv, writeCsvAtomic, SCORE_COLUMNS, SCORE_STATS_COLUMNS, type ScoreRow } from "./frame";
+import { scoreRows, statsRows, toCsv, SCORE_COLUMNS, SCORE_STATS_COLUMNS, type ScoreRow } from "./frame";
 import { projectRoot } from "./paths";
 import { loadWeights } from "./weights";
 
@@ -53,12 +54,32 @@ export interface ScoreOptions extends EncoderOptions {
   /** Embedding cache folder; null disables the cache (default <project>/.cache/embeddings). */
   cacheDir?: string | null;
   progress?: boolean;
+  /**
+   * A cell whose actin or nucleus image cannot be read or decoded: "fail" (default) stops with that file's Error;
+   * "skip" leaves the cell out and lists it in ScoreRun.unreadable (the CLI's default; --strict is "fail").
+   */
+  onUnreadable?: "skip" | "fail";
+  /** scoreDataset only: where a zip is extracted (default: see openCelltool). */
+  extractDir?: string;
+}
+
+/** One image that could not be read or decoded, and the cell it belongs to (left out of the scores). */
+export interface UnreadableImageReport {
+  sample_id: string;
+  condition: string;
+  channel: "actin" | "nucleus";
+  file: string;
+  reason: string;
 }
 
 export interface ScoreRun {
   dataset: CelltoolDataset;
   /** Anchors as spelled in the dataset (e.g. "CTRL" when asked for "Ctrl"). */
   anchors: [string, string];
+  /** The pairs scored, in dataset order: all of dataset.pairs but the cells left out as unreadable. */
+  scored: CellPair[];
+  /** Images that could not be decoded (onUnreadable: "skip"), in pair order; their cells are not in `scored`. */
+  unreadable: UnreadableImageReport[];
   encoders: { actin: Encoder["info"]; nucleus: Encoder["info"] };
   embeddings: PairEmbeddings;
   scores: TemScores;
@@ -72,32 +93,93 @@ export function defaultCacheDir(): string {
   return path.join(projectRoot(), ".cache", "embeddings");
 }
 
+/** An axis needs each anchor's mean, and the statistics its spread: two cells at the very least. */
+export const MIN_ANCHOR_CELLS = 2;
+
+/** Unreadable images named in one message or console block; the files hold them all. */
+const LIST_LIMIT = 10;
+
+/**
+ * The anchors as spelled in the dataset (e.g. "CTRL" when asked for "Ctrl"). Throws, listing every condition found
+ * with its number of usable pairs, when an anchor is absent, both name the same condition, or one has fewer than
+ * MIN_ANCHOR_CELLS usable pairs. `pairs` are the usable ones; `note` says why some are missing (e.g. unreadable).
+ */
+export function resolveAnchors(
+  dataset: CelltoolDataset, requested: readonly [string, string], pairs: readonly CellPair[] = dataset.pairs, note = "",
+): [string, string] {
+  const counts = new Map(dataset.conditions.map((c) => [c, 0]));
+  for (const p of pairs) counts.set(p.condition, (counts.get(p.condition) ?? 0) + 1);
+  const found = `conditions found (usable pairs): ${[...counts].map(([c, n]) => `${c} ${n}`).join(", ") || "none"}`;
+  const anchors = requested.map((name) => {
+    const match = canonicalCondition(name, dataset.conditions);
+    if (match === undefined) throw new Error(`anchor condition "${name}" not found in ${dataset.root}; ${found}`);
+    return match;
+  }) as [string, string];
+  if (anchors[0] === anchors[1]) {
+    throw new Error(`the two anchors must be different conditions, both are "${anchors[0]}"; ${found}`);
+  }
+  for (const anchor of anchors) {
+    const n = counts.get(anchor) ?? 0;
+    if (n < MIN_ANCHOR_CELLS) {
+      throw new Error(`anchor condition "${anchor}" has ${n} usable pair(s), at least ${MIN_ANCHOR_CELLS} are needed` +
+        `${note ? ` (${note})` : ""}; ${found}`);
+    }
+  }
+  return anchors;
+}
+
+/** Which cell and channel each skipped image belongs to. */
+function unreadableReports(pairs: readonly CellPair[], embeddings: PairEmbeddings): UnreadableImageReport[] {
+  const byFile = new Map(embeddings.unreadable.map((u) => [u.file, u.reason]));
+  return pairs.flatMap((p) => (["actin", "nucleus"] as const).flatMap((channel) => {
+    const file = channel === "actin" ? p.actinPath : p.nucleusPath;
+    const reason = byFile.get(file);
+    return reason === undefined ? [] : [{ sample_id: p.sampleId, condition: p.condition, channel, file, reason }];
+  }));
+}
+
 /** Score every pair of an opened dataset with already opened encoders. */
 export async function scorePairs(
   dataset: CelltoolDataset, encoders: DualEncoders, options: ScoreOptions = {},
 ): Promise<ScoreRun> {
-  const anchors = (options.anchors ?? DEFAULT_ANCHORS).map((a) => resolveCondition(dataset, a)) as [string, string];
+  resolveAnchors(dataset, options.anchors ?? DEFAULT_ANCHORS); // before embedding: a typo should not cost a run
   const embeddings = await embedPairs(dataset.pairs, encoders, {
     batchSize: options.batchSize ?? 64,
     cacheDir: options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir,
     progress: options.progress,
+    onUnreadable: options.onUnreadable ?? "fail",
   });
-  const conditions = dataset.pairs.map((p) => p.condition);
-  const scores = scoreTem({
-    actin: { emb: embeddings.actin.vectors, n: embeddings.actin.n, d: embeddings.actin.dim },
-    nucleus: { emb: embeddings.nucleus.vectors, n: embeddings.nucleus.n, d: embeddings.nucleus.dim },
-    conditions,
-    anchors,
-    fusion: options.fusion ?? DEFAULT_FUSION,
-  });
+  const scored = embeddings.rows.map((i) => dataset.pairs[i]);
+  const unreadable = unreadableReports(dataset.pairs, embeddings);
+  const skipped = dataset.pairs.length - scored.length;
+  // When the skipped cells are what leaves an anchor short, the error must say which files to fix.
+  const skippedNote = skipped === 0 ? "" : `${skipped} cell(s) left out as unreadable: ` +
+    unreadable.slice(0, LIST_LIMIT).map((u) => `${u.file} (${u.reason})`).join(", ") +
+    (unreadable.length > LIST_LIMIT ? `, ... and ${unreadable.length - LIST_LIMIT} more` : "");
+  const anchors = resolveAnchors(dataset, options.anchors ?? DEFAULT_ANCHORS, scored, skippedNote);
+  const conditions = scored.map((p) => p.condition);
+  let scores: TemScores;
+  try {
+    scores = scoreTem({
+      actin: { emb: embeddings.actin.vectors, n: embeddings.actin.n, d: embeddings.actin.dim },
+      nucleus: { emb: embeddings.nucleus.vectors, n: embeddings.nucleus.n, d: embeddings.nucleus.dim },
+      conditions,
+      anchors,
+      fusion: options.fusion ?? DEFAULT_FUSION,
+    });
+  } catch (err) {
+    throw new Error(`cannot score ${dataset.root} (anchors ${anchors.join(" vs ")}): ${(err as Error).message}`);
+  }
   const metrics = temMetrics({ scores, conditions, anchors, order: dataset.conditions });
   return {
     dataset,
     anchors,
+    scored,
+    unreadable,
     encoders: { actin: encoders.actin.info, nucleus: encoders.nucleus.info },
     embeddings,
     scores,
-    rows: scoreRows(dataset.pairs.map((p) => p.sampleId), conditions, scores),
+    rows: scoreRows(scored.map((p) => p.sampleId), conditions, scores),
     metrics,
     warning: weightsWarning(encoders.actin.info.weights) ?? weightsWarning(encoders.nucleus.info.weights),
   };
@@ -105,7 +187,8 @@ export async function scorePairs(
 
 /** The whole job from a zip or folder path. */
 export async function scoreDataset(source: string, options: ScoreOptions = {}): Promise<ScoreRun> {
-  const dataset = openCelltool(source);
+  const dataset = openCelltool(source, { extractDir: options.extractDir });
+  resolveAnchors(dataset, options.anchors ?? DEFAULT_ANCHORS); // before the encoders load: fail in milliseconds
   const encoders = await openEncoders(options);
   try {
     return await scorePairs(dataset, encoders, options);
@@ -114,11 +197,19 @@ export async function scoreDataset(source: string, options: ScoreOptions = {}): 
   }
 }
 
+/** The skipped cells and their images, as metrics.json and pairing_report.json both report them. */
+function unreadableSection(run: ScoreRun): { cells_skipped: number; images: UnreadableImageReport[] } {
+  return { cells_skipped: run.dataset.pairs.length - run.scored.length, images: run.unreadable };
+}
+
 /** What metrics.json holds: the statistics plus everything needed to reproduce or reuse the axes. */
 export function metricsDocument(run: ScoreRun): Record<string, unknown> {
   return {
     warning: run.warning,
-    dataset: { source: run.dataset.source, root: run.dataset.root, pairs: run.dataset.pairs.length },
+    dataset: {
+      source: run.dataset.source, root: run.dataset.root, pairs: run.dataset.pairs.length, scored: run.scored.length,
+    },
+    unreadable: unreadableSection(run),
     encoders: run.encoders,
     fusion: run.scores.fusion,
     zero_embeddings: run.scores.zeroRows,
@@ -127,19 +218,88 @@ export function metricsDocument(run: ScoreRun): Record<string, unknown> {
   };
 }
 
-/** Write tem_scores.csv, stats_by_condition.csv, metrics.json and pairing_report.json, each atomically. */
-export function writeScoreOutputs(run: ScoreRun, outDir: string): string[] {
-  const files = {
-    scores: path.join(outDir, "tem_scores.csv"),
-    stats: path.join(outDir, "stats_by_condition.csv"),
-    metrics: path.join(outDir, "metrics.json"),
-    pairing: path.join(outDir, "pairing_report.json"),
-  };
+/** What pairing_report.json holds: how the files paired, and which pairs could not be decoded. */
+export function pairingDocument(run: ScoreRun): Record<string, unknown> {
+  return { warning: run.warning, ...run.dataset.report, unreadable: unreadableSection(run) };
+}
+
+/** Console lines about the skipped cells (empty when none): a count, then the first images and why. */
+export function formatUnreadable(run: ScoreRun): string[] {
+  const { cells_skipped, images } = unreadableSection(run);
+  if (cells_skipped === 0) return [];
+  const lines = [`${cells_skipped} cell(s) skipped: ${images.length} image(s) could not be decoded ` +
+    "(all listed in metrics.json and pairing_report.json; --strict stops at the first instead)"];
+  for (const u of images.slice(0, LIST_LIMIT)) lines.push(`  ${u.sample_id} (${u.channel}): ${u.file}: ${u.reason}`);
+  if (images.length > LIST_LIMIT) lines.push(`  ... and ${images.length - LIST_LIMIT} more`);
+  return lines;
+}
+
+/** JSON text, refusing NaN and Infinity (JSON.stringify would silently write them as null). */
+function jsonText(value: unknown, file: string): string {
+  return JSON.stringify(value, (key, v: unknown) => {
+    if (typeof v === "number" && !Number.isFinite(v)) throw new Error(`${file}: "${key}" is ${v}; outputs take finite numbers only`);
+    return v;
+  }, 2) + "\n";
+}
+
+/**
+ * Throws a clear Error when outputs cannot go to `outDir`: it, or its nearest existing ancestor, is a file or is
+ * not writable. Creates nothing, so the CLI can check before minutes of embedding.
+ */
+export function checkOutputDir(outDir: string): void {
+  const target = path.resolve(outDir);
+  let existing = target;
+  while (!fs.existsSync(existing)) existing = path.dirname(existing); // the filesystem root always exists
+  const where = existing === target ? "it" : existing;
+  if (!fs.statSync(existing).isDirectory()) {
+    throw new Error(`cannot write outputs to ${target}: ${where} is a file, not a folder`);
+  }
+  try {
+    fs.accessSync(existing, fs.constants.W_OK);
+  } catch (err) {
+    throw new Error(`cannot write outputs to ${target}: ${where} is not writable ` +
+      `(${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** Writes one file completely or throws (default: lib/atomic.ts's temp-then-rename); tests inject faults here. */
+export type FileWriter = (file: string, text: string) => void;
+
+/**
+ * The outputs belong together: each is written completely into a hidden staging folder inside `outDir`, and only
+ * when all are there are they renamed over the previous ones. A failed write (disk full, ...) leaves the previous
+ * outputs as they were and no temporary file behind.
+ */
+function writeAllOrNothing(outDir: string, outputs: readonly (readonly [string, string])[], writeFile: FileWriter): void {
+  checkOutputDir(outDir);
+  fs.mkdirSync(outDir, { recursive: true });
+  const staging = fs.mkdtempSync(path.join(outDir, ".cellmorpho-staging-"));
+  try {
+    for (const [name, text] of outputs) {
+      try {
+        writeFile(path.join(staging, name), text);
+      } catch (err) {
+        throw new Error(`could not write ${name} to ${outDir} (${(err as Error).message}); ` +
+          "the previous outputs there are unchanged");
+      }
+    }
+    for (const [name] of outputs) fs.renameSync(path.join(staging, name), path.join(outDir, name));
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Write tem_scores.csv, stats_by_condition.csv, metrics.json and pairing_report.json, all or none. */
+export function writeScoreOutputs(run: ScoreRun, outDir: string, writeFile: FileWriter = writeFileAtomic): string[] {
+  const dir = path.resolve(outDir);
   // With unverified weights the CSVs open with a "# WARNING" comment line (pandas: read_csv(..., comment="#")).
   const preamble = run.warning ? [`# ${run.warning}`] : [];
-  writeCsvAtomic(files.scores, toCsv(run.rows, SCORE_COLUMNS, preamble));
-  writeCsvAtomic(files.stats, toCsv(statsRows(run.metrics), SCORE_STATS_COLUMNS, preamble));
-  writeJsonAtomic(files.metrics, metricsDocument(run));
-  writeJsonAtomic(files.pairing, { warning: run.warning, ...run.dataset.report });
-  return Object.values(files);
+  const outputs = [
+    ["tem_scores.csv", toCsv(run.rows, SCORE_COLUMNS, preamble)],
+    ["stats_by_condition.csv", toCsv(statsRows(run.metrics), SCORE_STATS_COLUMNS, preamble)],
+    ["metrics.json", jsonText(metricsDocument(run), "metrics.json")],
+    ["pairing_report.json", jsonText(pairingDocument(run), "pairing_report.json")],
+  ] as const;
+  writeAllOrNothing(dir, outputs, writeFile);
+  return outputs.map(([name]) => path.join(dir, name));
 }

@@ -67,7 +67,7 @@ export async function decodeGrey(source: ImageSource, opts: DecodeOptions = {}):
       maxValue: layout.sixteenBit ? 65535 : 255,
     };
   } catch (err) {
-    throw new Error(`${name}: ${describeDecodeError(err as Error)}`);
+    throw new Error(`${name}: ${describeDecodeError(err as Error, limitInputPixels, bytes)}`);
   }
 }
 
@@ -110,13 +110,30 @@ function toGrey(samples: Uint8Array | Uint16Array, channels: number, pixels: num
   return grey;
 }
 
-function describeDecodeError(err: Error): string {
+/** The format a file's first bytes announce, if any: tells a damaged image from a file that never was one. */
+function announcedFormat(bytes: Buffer): "PNG" | "TIFF" | "JPEG" | "WebP" | "BMP" | null {
+  const startsWith = (...signature: number[]) => signature.every((byte, i) => bytes[i] === byte);
+  if (startsWith(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return "PNG";
+  if (startsWith(0x49, 0x49, 0x2a, 0x00) || startsWith(0x4d, 0x4d, 0x00, 0x2a)) return "TIFF";
+  if (startsWith(0xff, 0xd8, 0xff)) return "JPEG";
+  if (startsWith(0x52, 0x49, 0x46, 0x46) && bytes.subarray(8, 12).toString("latin1") === "WEBP") return "WebP";
+  if (startsWith(0x42, 0x4d) && bytes.length >= 26) return "BMP";
+  return null;
+}
+
+function describeDecodeError(err: Error, maxPixels: number, bytes: Buffer): string {
   const msg = err.message;
-  if (/unsupported image format/i.test(msg)) return "not an image (unrecognised or unsupported format)";
+  if (/unsupported image format/i.test(msg)) {
+    const format = announcedFormat(bytes);
+    // sharp's prebuilt libvips has no BMP decoder (it would need ImageMagick)
+    if (format === "BMP") return "BMP images cannot be decoded here; convert them to PNG or TIFF";
+    if (format) return `truncated or corrupt ${format} (the file starts as one but cannot be decoded)`;
+    return "not an image (unrecognised or unsupported format)";
+  }
   if (/end of stream|truncat|premature|unexpected end|not enough data/i.test(msg)) {
     return `truncated or corrupt image data (${msg})`;
   }
-  if (/pixel limit/i.test(msg)) return `image too large (${msg})`;
+  if (/pixel limit/i.test(msg)) return `image too large: more than the limit of ${maxPixels} pixels (${msg})`;
   if (/unsupported colour space|zero-size/.test(msg)) return msg;
   return `corrupt or undecodable image (${msg})`;
 }

@@ -1,0 +1,106 @@
+// The `cellmorpho` command line: argument checking (exit code 2, one line saying what is wrong), failures (exit
+// code 1, one line naming the file and the problem), and a real scoring run. In-process through main() where
+// possible; as a real process where the exit code and the stdout/stderr split are the point.
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { celltoolCells, listFiles, runBin, runMain, seed0WeightsDir, tempDir, writeTree } from "./robustnessKit";
+
+describe("cli: arguments", () => {
+  it("help prints the usage and exits 0; no command prints it and exits 2", async () => {
+    const help = await runMain(["help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^cellmorpho — EMT \(TEM\) scores/);
+    assert.match(help.stdout, /\[--no-cache \| --cache-dir DIR\] \[--weights DIR\] \[--strict\]/);
+    const none = await runMain([]);
+    assert.equal(none.code, 2);
+    assert.equal(none.stdout, help.stdout);
+  });
+
+  it("refuses every malformed command line with exit code 2 and a one-line reason", async () => {
+    const dir = tempDir("cli-args");
+    try {
+      const score = (...args: string[]) => ["score", path.join(dir, "dataset"), "--out", path.join(dir, "out"), ...args];
+      const cases: [string[], RegExp][] = [
+        [["frobnicate"], /^cellmorpho: unknown command "frobnicate"; run "cellmorpho help"$/],
+        [["score", "--out", dir], /^cellmorpho: score needs exactly one dataset \(a Celltool zip or folder\)$/],
+        [["score", dir], /^cellmorpho: score needs --out DIR$/],
+        [score("--frobnicate"), /^cellmorpho: Unknown option '--frobnicate'/],
+        [score("--anchors", "Ctrl"), /^cellmorpho: --anchors must be two condition names, e.g\. Ctrl,TNFTGF; got "Ctrl"$/],
+        [score("--anchors", "Ctrl,"), /^cellmorpho: --anchors must be two condition names/],
+        [score("--fusion", "1,x"), /^cellmorpho: --fusion must be 2 comma-separated numbers, got "1,x"$/],
+        [score("--fusion", "1,2,3"), /^cellmorpho: --fusion must be 2 comma-separated numbers, got "1,2,3"$/],
+        [score("--fusion=-1,2"), /^cellmorpho: --fusion weights must be >= 0 and not both 0, got "-1,2"$/],
+        [score("--fusion", "0,0"), /^cellmorpho: --fusion weights must be >= 0 and not both 0, got "0,0"$/],
+        [score("--engine", "gpu"), /^cellmorpho: unknown --engine "gpu"; valid: auto, onnx, tfjs$/],
+        [score("--batch", "1.5"), /^cellmorpho: --batch must be a positive integer, got "1\.5"$/],
+        [score("--batch=-3"), /^cellmorpho: --batch must be a positive integer, got "-3"$/],
+        [score("--no-cache", "--cache-dir", dir), /^cellmorpho: give --no-cache or --cache-dir, not both$/],
+        [["weights", "extra"], /^cellmorpho: weights takes no positional arguments, got "extra"$/],
+        [["synth"], /^cellmorpho: synth needs --out DIR$/],
+        [["synth", "--out", dir, "--seed=-1"], /^cellmorpho: --seed must be a non-negative integer, got "-1"$/],
+      ];
+      for (const [argv, message] of cases) {
+        const result = await runMain(argv);
+        assert.equal(result.code, 2, argv.join(" "));
+        assert.match(result.stderr, message, argv.join(" "));
+      }
+      assert.deepEqual(fs.readdirSync(dir), [], "a refused command line writes nothing");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("cli: score, as a real process", function () {
+  let weights: string;
+  let work: string;
+  let dataset: string;
+
+  before(async function () {
+    weights = seed0WeightsDir(this);
+    work = tempDir("cli");
+    dataset = writeTree(path.join(work, "dataset"), await celltoolCells({ Ctrl: 3, TNFTGF: 3, TGF: 2 }));
+  });
+  after(() => {
+    for (const dir of [weights, work]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("exits 0, results on stdout, the pairing report and warnings on stderr, the four outputs written", async () => {
+    const out = path.join(work, "out");
+    const result = await runBin(["score", dataset, "--out", out, "--engine", "onnx", "--weights", weights, "--no-cache"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^scored 8 cells; anchors Ctrl vs TNFTGF; AUC fused \d\.\d{3} \(actin \d\.\d{3}, nucleus \d\.\d{3}\)\n/);
+    assert.match(result.stdout, /\n {2}Ctrl {9}n= {3}3 {2}mean \d\.\d{3}\n {2}TGF {10}n= {3}2/);
+    assert.match(result.stdout, /WARNING: these scores were computed with resnet18-torchvision-seed0\.pth \(UNVERIFIED\)/);
+    assert.match(result.stderr, /Celltool root: .*dataset\n/);
+    assert.doesNotMatch(result.stderr, /skipped/, "nothing was unreadable");
+    assert.deepEqual(listFiles(out), ["metrics.json", "pairing_report.json", "stats_by_condition.csv", "tem_scores.csv"]);
+    const csv = fs.readFileSync(path.join(out, "tem_scores.csv"), "utf8").split("\n");
+    assert.match(csv[0], /^# WARNING: /, "unverified weights: the CSV says so on its first line");
+    assert.equal(csv[1], "sample_id,condition,tem_actin,tem_nucleus,tem_fused");
+  });
+
+  it("exits 1 with one line naming the file and the problem when the input is bad", async () => {
+    const missing = path.join(work, "no-such-dataset");
+    const result = await runBin(["score", missing, "--out", path.join(work, "out-missing"), "--weights", weights]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `cellmorpho: ${missing}: no such file or folder\n`);
+    assert.equal(result.stdout, "");
+  });
+
+  it("--cache-dir: a second run reads every embedding from the cache and writes the same scores", async () => {
+    const cache = path.join(work, "cache");
+    const args = (out: string) => ["score", dataset, "--out", path.join(work, out), "--engine", "onnx", "--weights", weights,
+      "--cache-dir", cache];
+    assert.equal((await runMain(args("first"))).code, 0);
+    const entries = listFiles(cache);
+    assert.equal(entries.length, 16, "one entry per image: 8 cells x 2 channels, all different");
+    const stamps = entries.map((f) => fs.statSync(path.join(cache, f)).mtimeMs);
+    assert.equal((await runMain(args("second"))).code, 0);
+    assert.deepEqual(listFiles(cache), entries);
+    assert.deepEqual(entries.map((f) => fs.statSync(path.join(cache, f)).mtimeMs), stamps, "no entry rewritten");
+    const scores = (out: string) => fs.readFileSync(path.join(work, out, "tem_scores.csv"), "utf8");
+    assert.equal(scores("second"), scores("first"));
+  });
+});
