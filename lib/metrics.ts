@@ -3,7 +3,7 @@
 // test/metrics.test.ts). Results are JSON-able: a statistic that is undefined (std of one cell, a t-test with a
 // one-cell group) is null with a note, never NaN; invalid input throws an Error saying what is wrong.
 import * as ss from "simple-statistics";
-import ttest2 = require("@stdlib/stats-ttest2");
+import ttest2 from "@stdlib/stats-ttest2";
 import { percentile } from "./axis";
 
 export const SCORE_NAMES = ["tem_actin", "tem_nucleus", "tem_fused"] as const;
