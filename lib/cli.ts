@@ -17,13 +17,16 @@ const USAGE = `cellmorpho — EMT (TEM) scores from actin + nucleus images of si
 Usage:
   cellmorpho score <Celltool.zip|folder> --out DIR [--engine auto|onnx|tfjs] [--anchors Ctrl,TNFTGF]
                    [--fusion 0.5,0.5] [--batch 64] [--no-cache | --cache-dir DIR] [--weights DIR] [--strict]
+                   [--folds 5] [--bootstrap 1000] [--permutations 1000] [--seed 0] [--no-validation] [--oof]
   cellmorpho weights [--from FILE] [--unverified] [--out DIR]
   cellmorpho synth --out DIR [--seed 0] [--scale 1] [--zip]
   cellmorpho contact-sheet <synthetic folder> --out FILE.png [--n 48] [--columns 8]
   cellmorpho help
 
 score     writes DIR/tem_scores.csv, stats_by_condition.csv, metrics.json, pairing_report.json (all or none);
-          a cell with an undecodable image is skipped and reported, or stops the run with --strict
+          a cell with an undecodable image is skipped and reported, or stops the run with --strict;
+          metrics.json adds out-of-fold AUCs, bootstrap intervals and a permutation test (--oof: the
+          out-of-fold scores as extra columns of tem_scores.csv)
 weights   converts torchvision's resnet18-f37072fd.pth (from --from, $CELLMORPHO_WEIGHTS,
           ../shared/weights/, or the official download) into weights/resnet18.{json,bin}
 synth     writes a synthetic Celltool dataset with known EMT state (truth.csv)`;
@@ -40,6 +43,12 @@ function parseNumberList(text: string, what: string, count: number): number[] {
 function parsePositiveInt(text: string, what: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) throw new UsageError(`${what} must be a positive integer, got "${text}"`);
+  return value;
+}
+
+function parseCount(text: string, what: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new UsageError(`${what} must be a whole number >= 0, got "${text}"`);
   return value;
 }
 
@@ -72,6 +81,12 @@ async function scoreCommand(args: string[]): Promise<void> {
     "cache-dir": { type: "string" },
     weights: { type: "string" },
     strict: { type: "boolean", default: false },
+    folds: { type: "string", default: "5" },
+    bootstrap: { type: "string", default: "1000" },
+    permutations: { type: "string", default: "1000" },
+    seed: { type: "string", default: "0" },
+    "no-validation": { type: "boolean", default: false },
+    oof: { type: "boolean", default: false },
   });
   if (positionals.length !== 1) throw new UsageError("score needs exactly one dataset (a Celltool zip or folder)");
   if (!values.out) throw new UsageError("score needs --out DIR");
@@ -90,6 +105,15 @@ async function scoreCommand(args: string[]): Promise<void> {
   const batchSize = parsePositiveInt(String(values.batch), "--batch");
   if (values["no-cache"] && values["cache-dir"] !== undefined) throw new UsageError("give --no-cache or --cache-dir, not both");
   const cacheDir = values["no-cache"] ? null : (values["cache-dir"] as string | undefined);
+  const folds = parsePositiveInt(String(values.folds), "--folds");
+  if (folds < 3) throw new UsageError(`--folds must be at least 3 (the tuned fusion leaves two folds out), got "${values.folds}"`);
+  const validation = values["no-validation"] ? false as const : {
+    folds,
+    bootstrap: parseCount(String(values.bootstrap), "--bootstrap"),
+    permutations: parseCount(String(values.permutations), "--permutations"),
+    seed: parseCount(String(values.seed), "--seed"),
+  };
+  if (values.oof && validation === false) throw new UsageError("--oof needs the validation; drop --no-validation");
   // Before minutes of embedding: an output folder that cannot be written fails now.
   checkOutputDir(String(values.out));
 
@@ -101,11 +125,12 @@ async function scoreCommand(args: string[]): Promise<void> {
     cacheDir,
     weightsDir: values.weights as string | undefined,
     onUnreadable: values.strict ? "fail" : "skip",
+    validation,
     log,
   });
   log(formatPairingReport(run.dataset.report));
   for (const line of formatUnreadable(run)) log(line);
-  const files = writeScoreOutputs(run, String(values.out));
+  const files = writeScoreOutputs(run, String(values.out), { outOfFoldColumns: Boolean(values.oof) });
   const fused = run.metrics.scores.tem_fused;
   const skipped = run.dataset.pairs.length - run.scored.length;
   console.log(`scored ${run.rows.length} cells${skipped > 0 ? ` (${skipped} skipped as unreadable)` : ""}; ` +
@@ -113,6 +138,14 @@ async function scoreCommand(args: string[]): Promise<void> {
     `AUC fused ${fused.auc.toFixed(3)} (actin ${run.metrics.scores.tem_actin.auc.toFixed(3)}, ` +
     `nucleus ${run.metrics.scores.tem_nucleus.auc.toFixed(3)})`);
   for (const s of fused.by_condition) console.log(`  ${s.condition.padEnd(12)} n=${String(s.n).padStart(4)}  mean ${s.mean.toFixed(3)}`);
+  if (run.validation.ok) {
+    const v = run.validation.result.summary;
+    console.log(`out-of-fold AUC (${v.settings.folds} folds): fused ${v.scores.tem_fused.auc_out_of_fold.toFixed(3)}, ` +
+      `actin ${v.scores.tem_actin.auc_out_of_fold.toFixed(3)}, nucleus ${v.scores.tem_nucleus.auc_out_of_fold.toFixed(3)}` +
+      (v.permutation ? `; permutation p (fused) = ${v.permutation.p.tem_fused.toPrecision(2)}` : ""));
+  } else if (validation !== false) {
+    console.log(`validation skipped: ${run.validation.reason}`);
+  }
   console.log(`wrote ${files.map((f) => path.relative(process.cwd(), f)).join(", ")}`);
   if (run.warning) console.log(run.warning);
 }

@@ -9,6 +9,7 @@ import { weightsWarning, type Encoder } from "./encoder";
 import { createEncoder, type EngineName } from "./engines";
 import { scoreTem, type TemScores } from "./axis";
 import { temMetrics, type TemMetrics } from "./metrics";
+import { validate, type Validation, type ValidationOptions } from "./validation";
 import { scoreRows, statsRows, toCsv, SCORE_COLUMNS, SCORE_STATS_COLUMNS, type ScoreRow } from "./frame";
 import { projectRoot } from "./paths";
 import { loadWeights } from "./weights";
@@ -61,7 +62,15 @@ export interface ScoreOptions extends EncoderOptions {
   onUnreadable?: "skip" | "fail";
   /** scoreDataset only: where a zip is extracted (default: see openCelltool). */
   extractDir?: string;
+  /**
+   * Out-of-fold scores, bootstrap intervals and the permutation test (lib/validation.ts); default on with its
+   * defaults, false to skip. Too few anchor cells for the folds records the reason instead of failing the run.
+   */
+  validation?: ValidationOptions | false;
 }
+
+/** The honest-validation results, or why they were not computed. */
+export type ValidationOutcome = { ok: true; result: Validation } | { ok: false; reason: string };
 
 /** One image that could not be read or decoded, and the cell it belongs to (left out of the scores). */
 export interface UnreadableImageReport {
@@ -85,6 +94,7 @@ export interface ScoreRun {
   scores: TemScores;
   rows: ScoreRow[];
   metrics: TemMetrics;
+  validation: ValidationOutcome;
   /** Non-null when the weights are not the verified ImageNet file: every output carries it. */
   warning: string | null;
 }
@@ -171,6 +181,7 @@ export async function scorePairs(
     throw new Error(`cannot score ${dataset.root} (anchors ${anchors.join(" vs ")}): ${(err as Error).message}`);
   }
   const metrics = temMetrics({ scores, conditions, anchors, order: dataset.conditions });
+  const validation = validateRun(embeddings, conditions, anchors, options);
   return {
     dataset,
     anchors,
@@ -181,8 +192,28 @@ export async function scorePairs(
     scores,
     rows: scoreRows(scored.map((p) => p.sampleId), conditions, scores),
     metrics,
+    validation,
     warning: weightsWarning(encoders.actin.info.weights) ?? weightsWarning(encoders.nucleus.info.weights),
   };
+}
+
+function validateRun(
+  embeddings: PairEmbeddings, conditions: string[], anchors: [string, string], options: ScoreOptions,
+): ValidationOutcome {
+  if (options.validation === false) return { ok: false, reason: "not requested" };
+  try {
+    const result = validate({
+      actin: { emb: embeddings.actin.vectors, n: embeddings.actin.n, d: embeddings.actin.dim },
+      nucleus: { emb: embeddings.nucleus.vectors, n: embeddings.nucleus.n, d: embeddings.nucleus.dim },
+      conditions,
+      anchors,
+      fusion: options.fusion ?? DEFAULT_FUSION,
+    }, options.validation ?? {});
+    return { ok: true, result };
+  } catch (err) {
+    // Cross-validation needs several anchor cells per fold; a tiny dataset still gets its in-sample scores.
+    return { ok: false, reason: (err as Error).message };
+  }
 }
 
 /** The whole job from a zip or folder path. */
@@ -214,6 +245,7 @@ export function metricsDocument(run: ScoreRun): Record<string, unknown> {
     fusion: run.scores.fusion,
     zero_embeddings: run.scores.zeroRows,
     ...run.metrics,
+    validation: run.validation.ok ? run.validation.result.summary : { skipped: run.validation.reason },
     axes: run.scores.axes,
   };
 }
@@ -289,17 +321,38 @@ function writeAllOrNothing(outDir: string, outputs: readonly (readonly [string, 
   }
 }
 
+/** The method's columns, plus the out-of-fold ones when asked for and computed. */
+function scoresCsv(run: ScoreRun, withOutOfFold: boolean, preamble: string[]): string {
+  if (!withOutOfFold) return toCsv(run.rows, SCORE_COLUMNS, preamble);
+  if (!run.validation.ok) throw new Error(`out-of-fold columns asked for, but validation did not run: ${run.validation.reason}`);
+  const { columns } = run.validation.result;
+  const rows = run.rows.map((row, i) => ({
+    ...row,
+    tem_actin_oof: columns.tem_actin_oof[i],
+    tem_nucleus_oof: columns.tem_nucleus_oof[i],
+    tem_fused_oof: columns.tem_fused_oof[i],
+  }));
+  return toCsv(rows, [...SCORE_COLUMNS, "tem_actin_oof", "tem_nucleus_oof", "tem_fused_oof"], preamble);
+}
+
+export interface WriteOptions {
+  /** Add tem_actin_oof, tem_nucleus_oof, tem_fused_oof to tem_scores.csv. */
+  outOfFoldColumns?: boolean;
+  /** Writes one file completely or throws (tests inject faults here). */
+  writeFile?: FileWriter;
+}
+
 /** Write tem_scores.csv, stats_by_condition.csv, metrics.json and pairing_report.json, all or none. */
-export function writeScoreOutputs(run: ScoreRun, outDir: string, writeFile: FileWriter = writeFileAtomic): string[] {
+export function writeScoreOutputs(run: ScoreRun, outDir: string, options: WriteOptions = {}): string[] {
   const dir = path.resolve(outDir);
   // With unverified weights the CSVs open with a "# WARNING" comment line (pandas: read_csv(..., comment="#")).
   const preamble = run.warning ? [`# ${run.warning}`] : [];
   const outputs = [
-    ["tem_scores.csv", toCsv(run.rows, SCORE_COLUMNS, preamble)],
+    ["tem_scores.csv", scoresCsv(run, options.outOfFoldColumns ?? false, preamble)],
     ["stats_by_condition.csv", toCsv(statsRows(run.metrics), SCORE_STATS_COLUMNS, preamble)],
     ["metrics.json", jsonText(metricsDocument(run), "metrics.json")],
     ["pairing_report.json", jsonText(pairingDocument(run), "pairing_report.json")],
   ] as const;
-  writeAllOrNothing(dir, outputs, writeFile);
+  writeAllOrNothing(dir, outputs, options.writeFile ?? writeFileAtomic);
   return outputs.map(([name]) => path.join(dir, name));
 }

@@ -46,7 +46,7 @@ describe("end to end: score on real BBBC021 crops", function () {
     let code: number;
     try {
       code = await main(["score", path.join(work, "data"), "--out", out, "--anchors", "dmso,ProteinSynthesis",
-        "--weights", path.join(work, "weights"), "--no-cache"]);
+        "--weights", path.join(work, "weights"), "--no-cache", "--oof", "--bootstrap", "200", "--permutations", "200"]);
     } finally {
       [console.log, console.error] = silence;
     }
@@ -56,7 +56,7 @@ describe("end to end: score on real BBBC021 crops", function () {
 
     const csv = fs.readFileSync(path.join(out, "tem_scores.csv"), "utf8").trimEnd().split("\n");
     assert.match(csv[0], /^# WARNING: .*resnet18-torchvision-seed0\.pth.*NOT torchvision's verified ImageNet ResNet18/);
-    assert.equal(csv[1], "sample_id,condition,tem_actin,tem_nucleus,tem_fused");
+    assert.equal(csv[1], "sample_id,condition,tem_actin,tem_nucleus,tem_fused,tem_actin_oof,tem_nucleus_oof,tem_fused_oof");
     assert.equal(csv.length, 2 + 2 * PER_CONDITION);
     for (const line of csv.slice(2)) {
       const [, condition, ...scores] = line.split(",");
@@ -72,5 +72,13 @@ describe("end to end: score on real BBBC021 crops", function () {
     assert.ok(metrics.scores.tem_fused.auc > 0.7, `fused AUC ${metrics.scores.tem_fused.auc}`);
     const fusedMeans = metrics.scores.tem_fused.by_condition.map((s: { mean: number }) => s.mean);
     assert.ok(fusedMeans[1] > fusedMeans[0], "the treated anchor scores higher on average");
+
+    // Honest validation: each anchor cell scored by an axis built without it still separates the anchors, the
+    // interval brackets the estimate, and shuffled labels do worse than the real ones every time.
+    const fused = metrics.validation.scores.tem_fused;
+    assert.equal(metrics.validation.settings.folds, 5);
+    assert.ok(fused.auc_out_of_fold > 0.65, `out-of-fold AUC ${fused.auc_out_of_fold}`);
+    assert.ok(fused.auc_out_of_fold_ci[0] <= fused.auc_out_of_fold && fused.auc_out_of_fold <= fused.auc_out_of_fold_ci[1]);
+    assert.equal(metrics.validation.permutation.p.tem_fused, 1 / 201);
   });
 });

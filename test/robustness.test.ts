@@ -293,7 +293,7 @@ describe("robustness: the README table, row by row", function () {
         if (++writes === 2) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
         fs.writeFileSync(file, text.replace(/0\./g, "9.")); // different content: a half-applied update would show
       };
-      assert.throws(() => writeScoreOutputs(run, out, diskFullOnSecondFile),
+      assert.throws(() => writeScoreOutputs(run, out, { writeFile: diskFullOnSecondFile }),
         /could not write stats_by_condition\.csv to .*messy-out \(ENOSPC: no space left on device, write\); the previous outputs there are unchanged/);
       assert.deepEqual(fs.readdirSync(out).sort(), [...before.keys()], "no temporary file or staging folder left");
       for (const [file, bytes] of before) assert.ok(fs.readFileSync(path.join(out, file)).equals(bytes), file);
