@@ -20,6 +20,12 @@ export interface EncoderInfo {
   backend: string;
   device: "cpu" | "gpu";
   weights: WeightsProvenance;
+  /**
+   * How a grey cell in [0,1] becomes the network's input, e.g. "grey/3 x3, [0,1]" (the method's conv1 averaging,
+   * whatever the backbone) or "grey x3, [0,1]". Set by lib/backbones.ts openBackbone. Two encoders with the same
+   * weights but different input handling give different embeddings, so this belongs in the embedding cache key.
+   */
+  input?: string;
 }
 
 export interface Encoder {
