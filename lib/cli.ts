@@ -1,12 +1,19 @@
 // `cellmorpho` command line: score a dataset, prepare weights, generate the default synthetic data.
 // Usage errors exit with code 2 and a one-line reason; failures exit with 1 and a one-line reason.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ENGINE_NAMES, type EngineName } from "./engines";
 import {
   checkOutputDir, DEFAULT_ANCHORS, DEFAULT_FUSION, formatUnreadable, scoreDataset, writeScoreOutputs,
 } from "./pipeline";
-import { formatPairingReport } from "./dataset";
+import { firstPairsPerCondition, formatPairingReport, openCelltool } from "./dataset";
+import { writeJsonAtomic } from "./atomic";
+import { defaultBackboneForValidation, RESNET18_SPEC } from "./backbones";
+import { compareEncoders, comparisonScatter, formatComparison, truthBySample } from "./compare";
+import { saveFigure } from "./plots";
+import { readTruth } from "./synth";
+import type { GreyMode } from "./tfjsModel";
 import { convertWeights, localWeightsFile, resolveWeightsSource, defaultWeightsDir } from "./weights";
 import { generateSynthetic, contactSheet } from "./synth";
 
@@ -18,6 +25,9 @@ Usage:
   cellmorpho score <Celltool.zip|folder> --out DIR [--engine auto|onnx|tfjs] [--anchors Ctrl,TNFTGF]
                    [--fusion 0.5,0.5] [--batch 64] [--no-cache | --cache-dir DIR] [--weights DIR] [--strict]
                    [--folds 5] [--bootstrap 1000] [--permutations 1000] [--seed 0] [--no-validation] [--oof]
+                   [--encoder resnet18|tfjs:<model.json>[#layer]] [--grey third|replicate]
+  cellmorpho compare <Celltool.zip|folder> --out DIR [--encoders resnet18,tfjs:<model.json>] [--truth truth.csv]
+                   [--per-condition N] [--engine] [--grey] [--anchors] [--fusion] [--folds 5] [--seed 0]
   cellmorpho weights [--from FILE] [--unverified] [--out DIR]
   cellmorpho synth --out DIR [--seed 0] [--scale 1] [--zip]
   cellmorpho contact-sheet <synthetic folder> --out FILE.png [--n 48] [--columns 8]
@@ -27,6 +37,8 @@ score     writes DIR/tem_scores.csv, stats_by_condition.csv, metrics.json, pairi
           a cell with an undecodable image is skipped and reported, or stops the run with --strict;
           metrics.json adds out-of-fold AUCs, bootstrap intervals and a permutation test (--oof: the
           out-of-fold scores as extra columns of tem_scores.csv)
+compare   scores the same cells with each encoder: in-sample and out-of-fold AUC, condition means, agreement
+          between encoders, and Spearman with the latent state when truth.csv is there (synthetic data)
 weights   converts torchvision's resnet18-f37072fd.pth (from --from, $CELLMORPHO_WEIGHTS,
           ../shared/weights/, or the official download) into weights/resnet18.{json,bin}
 synth     writes a synthetic Celltool dataset with known EMT state (truth.csv)`;
@@ -44,6 +56,26 @@ function parsePositiveInt(text: string, what: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) throw new UsageError(`${what} must be a positive integer, got "${text}"`);
   return value;
+}
+
+function parseGrey(text: string): GreyMode {
+  if (text !== "third" && text !== "replicate") throw new UsageError(`--grey must be third or replicate, got "${text}"`);
+  return text;
+}
+
+function parseAnchors(text: string): [string, string] {
+  const anchors = text.split(",").map((s) => s.trim());
+  if (anchors.length !== 2 || anchors.some((a) => a === "")) {
+    throw new UsageError(`--anchors must be two condition names, e.g. Ctrl,TNFTGF; got "${text}"`);
+  }
+  return anchors as [string, string];
+}
+
+function parseEngine(text: string): EngineName {
+  if (!(ENGINE_NAMES as readonly string[]).includes(text)) {
+    throw new UsageError(`unknown --engine "${text}"; valid: ${ENGINE_NAMES.join(", ")}`);
+  }
+  return text as EngineName;
 }
 
 function parseCount(text: string, what: string): number {
@@ -87,22 +119,19 @@ async function scoreCommand(args: string[]): Promise<void> {
     seed: { type: "string", default: "0" },
     "no-validation": { type: "boolean", default: false },
     oof: { type: "boolean", default: false },
+    encoder: { type: "string", default: RESNET18_SPEC },
+    grey: { type: "string", default: "third" },
   });
   if (positionals.length !== 1) throw new UsageError("score needs exactly one dataset (a Celltool zip or folder)");
   if (!values.out) throw new UsageError("score needs --out DIR");
-  const engine = String(values.engine);
-  if (!(ENGINE_NAMES as readonly string[]).includes(engine)) {
-    throw new UsageError(`unknown --engine "${engine}"; valid: ${ENGINE_NAMES.join(", ")}`);
-  }
-  const anchors = String(values.anchors).split(",").map((s) => s.trim());
-  if (anchors.length !== 2 || anchors.some((a) => a === "")) {
-    throw new UsageError(`--anchors must be two condition names, e.g. Ctrl,TNFTGF; got "${values.anchors}"`);
-  }
+  const engine = parseEngine(String(values.engine));
+  const anchors = parseAnchors(String(values.anchors));
   const fusion = parseNumberList(String(values.fusion), "--fusion", 2);
   if (fusion.some((w) => w < 0) || fusion[0] + fusion[1] <= 0) {
     throw new UsageError(`--fusion weights must be >= 0 and not both 0, got "${values.fusion}"`);
   }
   const batchSize = parsePositiveInt(String(values.batch), "--batch");
+  const grey = parseGrey(String(values.grey));
   if (values["no-cache"] && values["cache-dir"] !== undefined) throw new UsageError("give --no-cache or --cache-dir, not both");
   const cacheDir = values["no-cache"] ? null : (values["cache-dir"] as string | undefined);
   const folds = parsePositiveInt(String(values.folds), "--folds");
@@ -118,14 +147,16 @@ async function scoreCommand(args: string[]): Promise<void> {
   checkOutputDir(String(values.out));
 
   const run = await scoreDataset(positionals[0], {
-    engine: engine as EngineName,
-    anchors: anchors as [string, string],
+    engine,
+    anchors,
     fusion: fusion as [number, number],
     batchSize,
     cacheDir,
     weightsDir: values.weights as string | undefined,
     onUnreadable: values.strict ? "fail" : "skip",
     validation,
+    encoder: String(values.encoder),
+    grey,
     log,
   });
   log(formatPairingReport(run.dataset.report));
@@ -206,7 +237,59 @@ async function contactSheetCommand(args: string[]): Promise<void> {
   console.log(`wrote ${values.out}`);
 }
 
+async function compareCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    out: { type: "string" },
+    encoders: { type: "string" },
+    truth: { type: "string" },
+    "per-condition": { type: "string" },
+    engine: { type: "string", default: "auto" },
+    grey: { type: "string", default: "third" },
+    anchors: { type: "string", default: DEFAULT_ANCHORS.join(",") },
+    fusion: { type: "string", default: DEFAULT_FUSION.join(",") },
+    folds: { type: "string", default: "5" },
+    seed: { type: "string", default: "0" },
+    weights: { type: "string" },
+    "no-cache": { type: "boolean", default: false },
+  });
+  if (positionals.length !== 1) throw new UsageError("compare needs exactly one dataset (a Celltool zip or folder)");
+  if (!values.out) throw new UsageError("compare needs --out DIR");
+  const engine = parseEngine(String(values.engine));
+  const grey = parseGrey(String(values.grey));
+  const anchors = parseAnchors(String(values.anchors));
+  const fusion = parseNumberList(String(values.fusion), "--fusion", 2) as [number, number];
+  const folds = parsePositiveInt(String(values.folds), "--folds");
+  const specs = values.encoders === undefined
+    ? [RESNET18_SPEC, defaultBackboneForValidation({ weightsDir: values.weights as string | undefined }).spec]
+    : String(values.encoders).split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (specs.length < 2) throw new UsageError(`compare needs at least two encoders, got "${values.encoders}"`);
+  checkOutputDir(String(values.out));
+
+  let dataset = openCelltool(positionals[0]);
+  if (values["per-condition"] !== undefined) {
+    dataset = firstPairsPerCondition(dataset, parsePositiveInt(String(values["per-condition"]), "--per-condition"));
+  }
+  // A synthetic set carries its latent EMT state in truth.csv beside the conditions.
+  const truthFile = (values.truth as string | undefined) ?? path.join(dataset.root, "truth.csv");
+  const truth = fs.existsSync(truthFile) ? truthBySample(readTruth(truthFile)) : undefined;
+  if (values.truth !== undefined && !truth) throw new Error(`truth file ${truthFile} not found`);
+
+  const result = await compareEncoders({
+    dataset, specs, anchors, fusion, truth, folds,
+    seed: parseCount(String(values.seed), "--seed"),
+    cacheDir: values["no-cache"] ? null : undefined,
+    backbone: { engine, weightsDir: values.weights as string | undefined, grey },
+    log,
+  });
+  const outDir = String(values.out);
+  writeJsonAtomic(path.join(outDir, "comparison.json"), result);
+  const scatter = await saveFigure(comparisonScatter(result), outDir, "comparison_scatter");
+  console.log(formatComparison(result));
+  console.log(`wrote ${path.join(outDir, "comparison.json")} and ${scatter.html}`);
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  compare: compareCommand,
   score: scoreCommand,
   weights: weightsCommand,
   synth: synthCommand,

@@ -369,3 +369,14 @@ export function formatPairingReport(report: PairingReport): string {
   }
   return out.join("\n");
 }
+
+/** The first `perCondition` pairs of each condition (natural file order): a reproducible subset for quick runs. */
+export function firstPairsPerCondition(dataset: CelltoolDataset, perCondition: number): CelltoolDataset {
+  const seen = new Map<string, number>();
+  const pairs = dataset.pairs.filter((p) => {
+    const count = (seen.get(p.condition) ?? 0) + 1;
+    seen.set(p.condition, count);
+    return count <= perCondition;
+  });
+  return { ...dataset, pairs };
+}

@@ -6,13 +6,14 @@ import { writeFileAtomic } from "./atomic";
 import { canonicalCondition, openCelltool, type CellPair, type CelltoolDataset } from "./dataset";
 import { embedPairs, type PairEmbeddings } from "./embedding";
 import { weightsWarning, type Encoder } from "./encoder";
-import { createEncoder, type EngineName } from "./engines";
+import type { EngineName } from "./engines";
+import { openBackbonePair, RESNET18_SPEC } from "./backbones";
+import type { GreyMode } from "./tfjsModel";
 import { scoreTem, type TemScores } from "./axis";
 import { temMetrics, type TemMetrics } from "./metrics";
 import { validate, type Validation, type ValidationOptions } from "./validation";
 import { scoreRows, statsRows, toCsv, SCORE_COLUMNS, SCORE_STATS_COLUMNS, type ScoreRow } from "./frame";
 import { projectRoot } from "./paths";
-import { loadWeights } from "./weights";
 
 type Log = (msg: string) => void;
 
@@ -20,6 +21,10 @@ export const DEFAULT_ANCHORS: readonly [string, string] = ["Ctrl", "TNFTGF"];
 export const DEFAULT_FUSION: readonly [number, number] = [0.5, 0.5];
 
 export interface EncoderOptions {
+  /** "resnet18" (the method, default) or "tfjs:<path/model.json>[#layer]" (lib/backbones.ts). */
+  encoder?: string;
+  /** How one grey channel feeds a 3-channel TF.js model (ResNet18 always averages its conv1 weights). */
+  grey?: GreyMode;
   engine?: EngineName;
   /** Folder holding resnet18.{json,bin} (default: <project>/weights). */
   weightsDir?: string;
@@ -36,11 +41,7 @@ export interface DualEncoders {
  * keeping two instances keeps the channels apart (a fine-tuned encoder per channel slots in here).
  */
 export async function openEncoders(options: EncoderOptions = {}): Promise<DualEncoders> {
-  const weights = loadWeights(options.weightsDir);
-  const make = () => createEncoder({ engine: options.engine ?? "auto", weights, log: options.log });
-  const actin = await make();
-  const nucleus = await make();
-  return { actin, nucleus };
+  return openBackbonePair(options.encoder ?? RESNET18_SPEC, options);
 }
 
 export async function closeEncoders(encoders: DualEncoders): Promise<void> {

@@ -4,6 +4,8 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { generateSynthetic } from "../lib/synth";
+import { DARKNET_TINY, requireFile } from "./paths";
 import { celltoolCells, listFiles, runBin, runMain, seed0WeightsDir, tempDir, writeTree } from "./robustnessKit";
 
 describe("cli: arguments", () => {
@@ -102,5 +104,62 @@ describe("cli: score, as a real process", function () {
     assert.deepEqual(entries.map((f) => fs.statSync(path.join(cache, f)).mtimeMs), stamps, "no entry rewritten");
     const scores = (out: string) => fs.readFileSync(path.join(work, out, "tem_scores.csv"), "utf8");
     assert.equal(scores("second"), scores("first"));
+  });
+});
+
+describe("cli: compare and --encoder", function () {
+  let weights: string;
+  let work: string;
+
+  before(async function () {
+    requireFile(this, DARKNET_TINY, "the shared Darknet Tiny model");
+    weights = seed0WeightsDir(this);
+    work = tempDir("cli-compare");
+    await generateSynthetic({ out: path.join(work, "synthetic"), seed: 3, scale: 0.05, log: () => undefined });
+  });
+  after(() => {
+    for (const dir of [weights, work]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("compare scores the same cells with both encoders and, on synthetic data, against truth.csv", async () => {
+    const out = path.join(work, "compare");
+    const result = await runMain(["compare", path.join(work, "synthetic"), "--out", out, "--weights", weights,
+      "--encoders", `resnet18,tfjs:${DARKNET_TINY}`, "--per-condition", "5", "--no-cache"]);
+    assert.equal(result.code, 0, result.stderr);
+    const comparison = JSON.parse(fs.readFileSync(path.join(out, "comparison.json"), "utf8"));
+    assert.equal(comparison.encoders.length, 2);
+    assert.deepEqual(comparison.encoders.map((e: { info: { encoder: string } }) => e.info.encoder),
+      ["resnet18", `tfjs:${DARKNET_TINY}`]);
+    for (const e of comparison.encoders) {
+      // Truth was found beside the conditions: every encoder has a Spearman with the latent state.
+      assert.ok(Number.isFinite(e.spearman_latent.tem_fused), JSON.stringify(e.spearman_latent));
+    }
+    assert.match(result.stdout, /not the method's ResNet18/);
+    assert.ok(fs.existsSync(path.join(out, "comparison_scatter.html")));
+  });
+
+  it("score --encoder tfjs:<model.json> runs the TF.js model and names it in metrics.json", async () => {
+    const out = path.join(work, "score-darknet");
+    const result = await runMain(["score", path.join(work, "synthetic"), "--out", out, "--encoder", `tfjs:${DARKNET_TINY}`,
+      "--no-cache", "--no-validation"]);
+    assert.equal(result.code, 0, result.stderr);
+    const metrics = JSON.parse(fs.readFileSync(path.join(out, "metrics.json"), "utf8"));
+    assert.equal(metrics.encoders.actin.encoder, `tfjs:${DARKNET_TINY}`);
+    assert.equal(metrics.encoders.actin.engine, "tfjs");
+    assert.match(metrics.warning, /Darknet Tiny/);
+  });
+
+  it("refuses a bad --grey, a single encoder to compare, and --engine onnx with a TF.js model", async () => {
+    const data = path.join(work, "synthetic");
+    const grey = await runMain(["score", data, "--out", path.join(work, "x"), "--grey", "rgb"]);
+    assert.equal(grey.code, 2);
+    assert.match(grey.stderr, /^cellmorpho: --grey must be third or replicate, got "rgb"$/m);
+    const single = await runMain(["compare", data, "--out", path.join(work, "y"), "--encoders", "resnet18"]);
+    assert.equal(single.code, 2);
+    assert.match(single.stderr, /compare needs at least two encoders/);
+    const onnx = await runMain(["score", data, "--out", path.join(work, "z"), "--encoder", `tfjs:${DARKNET_TINY}`,
+      "--engine", "onnx", "--no-cache"]);
+    assert.equal(onnx.code, 1);
+    assert.match(onnx.stderr, /engine/);
   });
 });
