@@ -76,11 +76,13 @@ export async function scoreGallery(
   const picked = pickAtQuantiles(
     rows.map((row) => ({ sample_id: row.sample_id, condition: row.condition, score: row[score] })), options.n ?? 20);
   const pairById = new Map(pairs.map((pair) => [pair.sampleId, pair]));
-  const images = await Promise.all(picked.map((cell) => {
+  // Every pick is checked before any image is read: a missing pair must not leave reads running after the throw.
+  const pickedPairs = picked.map((cell) => {
     const pair = pairById.get(cell.sample_id);
     if (!pair) throw new Error(`scoreGallery: no actin/nucleus image pair for sample ${cell.sample_id}`);
-    return compositeFromFiles(pair.actinPath, pair.nucleusPath, options.composite);
-  }));
+    return pair;
+  });
+  const images = await Promise.all(pickedPairs.map((pair) => compositeFromFiles(pair.actinPath, pair.nucleusPath, options.composite)));
   const png = await montage(images, {
     columns: options.columns ?? picked.length,
     tile: options.tile,
