@@ -169,12 +169,12 @@ async function scoreCommand(args: string[]): Promise<void> {
     `AUC fused ${fused.auc.toFixed(3)} (actin ${run.metrics.scores.tem_actin.auc.toFixed(3)}, ` +
     `nucleus ${run.metrics.scores.tem_nucleus.auc.toFixed(3)})`);
   for (const s of fused.by_condition) console.log(`  ${s.condition.padEnd(12)} n=${String(s.n).padStart(4)}  mean ${s.mean.toFixed(3)}`);
-  if (run.validation.ok) {
+  if ("result" in run.validation) {
     const v = run.validation.result.summary;
     console.log(`out-of-fold AUC (${v.settings.folds} folds): fused ${v.scores.tem_fused.auc_out_of_fold.toFixed(3)}, ` +
       `actin ${v.scores.tem_actin.auc_out_of_fold.toFixed(3)}, nucleus ${v.scores.tem_nucleus.auc_out_of_fold.toFixed(3)}` +
       (v.permutation ? `; permutation p (fused) = ${v.permutation.p.tem_fused.toPrecision(2)}` : ""));
-  } else if (validation !== false) {
+  } else if (validation !== false && "reason" in run.validation) {
     console.log(`validation skipped: ${run.validation.reason}`);
   }
   console.log(`wrote ${files.map((f) => path.relative(process.cwd(), f)).join(", ")}`);

@@ -70,8 +70,11 @@ export interface ScoreOptions extends EncoderOptions {
   validation?: ValidationOptions | false;
 }
 
-/** The honest-validation results, or why they were not computed. */
-export type ValidationOutcome = { ok: true; result: Validation } | { ok: false; reason: string };
+/**
+ * The honest-validation results, or why they were not computed. Tell them apart with `"reason" in outcome`: that
+ * narrows under tslab's non-strict compiler too, where a boolean discriminant would not.
+ */
+export type ValidationOutcome = { result: Validation } | { reason: string };
 
 /** One image that could not be read or decoded, and the cell it belongs to (left out of the scores). */
 export interface UnreadableImageReport {
@@ -201,7 +204,7 @@ export async function scorePairs(
 function validateRun(
   embeddings: PairEmbeddings, conditions: string[], anchors: [string, string], options: ScoreOptions,
 ): ValidationOutcome {
-  if (options.validation === false) return { ok: false, reason: "not requested" };
+  if (options.validation === false) return { reason: "not requested" };
   try {
     const result = validate({
       actin: { emb: embeddings.actin.vectors, n: embeddings.actin.n, d: embeddings.actin.dim },
@@ -210,10 +213,10 @@ function validateRun(
       anchors,
       fusion: options.fusion ?? DEFAULT_FUSION,
     }, options.validation ?? {});
-    return { ok: true, result };
+    return { result };
   } catch (err) {
     // Cross-validation needs several anchor cells per fold; a tiny dataset still gets its in-sample scores.
-    return { ok: false, reason: (err as Error).message };
+    return { reason: (err as Error).message };
   }
 }
 
@@ -246,7 +249,7 @@ export function metricsDocument(run: ScoreRun): Record<string, unknown> {
     fusion: run.scores.fusion,
     zero_embeddings: run.scores.zeroRows,
     ...run.metrics,
-    validation: run.validation.ok ? run.validation.result.summary : { skipped: run.validation.reason },
+    validation: "reason" in run.validation ? { skipped: run.validation.reason } : run.validation.result.summary,
     axes: run.scores.axes,
   };
 }
@@ -325,7 +328,9 @@ function writeAllOrNothing(outDir: string, outputs: readonly (readonly [string, 
 /** The method's columns, plus the out-of-fold ones when asked for and computed. */
 function scoresCsv(run: ScoreRun, withOutOfFold: boolean, preamble: string[]): string {
   if (!withOutOfFold) return toCsv(run.rows, SCORE_COLUMNS, preamble);
-  if (!run.validation.ok) throw new Error(`out-of-fold columns asked for, but validation did not run: ${run.validation.reason}`);
+  if ("reason" in run.validation) {
+    throw new Error(`out-of-fold columns asked for, but validation did not run: ${run.validation.reason}`);
+  }
   const { columns } = run.validation.result;
   const rows = run.rows.map((row, i) => ({
     ...row,

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
 import { dumpDom, findChromium, screenshotHtml } from "../lib/browser";
+import { montageLayout } from "../lib/composite";
 import { openCelltool, type CelltoolDataset } from "../lib/dataset";
 import type { MimeBundle } from "../lib/display";
 import type { EmbedResult } from "../lib/embedding";
@@ -23,7 +24,7 @@ import {
 import { loadCell } from "../lib/preprocess";
 import { generateSynthetic } from "../lib/synth";
 import { convertWeights, defaultWeightsDir, WEIGHTS_MANIFEST } from "../lib/weights";
-import { PROJECT_ROOT, requireFile, SEED0_WEIGHTS } from "./paths";
+import { DARKNET_TINY, PROJECT_ROOT, requireFile, SEED0_WEIGHTS } from "./paths";
 
 function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -298,6 +299,27 @@ function outputText(o: NotebookOutput): string {
 
 const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 
+/**
+ * Everything the code cells of one section show, as text: from the markdown cell whose source starts with
+ * `heading` to the next "## " heading.
+ */
+function sectionText(cells: readonly NotebookCell[], heading: string): string {
+  const start = cells.findIndex((c) => c.cell_type === "markdown" && joined(c.source).startsWith(heading));
+  if (start < 0) throw new Error(`no section "${heading}" in the notebook`);
+  const next = cells.findIndex((c, i) => i > start && c.cell_type === "markdown" && joined(c.source).startsWith("## "));
+  return cells.slice(start + 1, next < 0 ? undefined : next).flatMap((c) => c.outputs ?? []).map(outputText).join("\n");
+}
+
+/** The shared ImageNet-trained Darknet Tiny: with it, the beyond sections run on it and compare it with resnet18. */
+const darknetPresent = (): boolean => fs.existsSync(DARKNET_TINY);
+
+/**
+ * Figures the notebook draws: the histogram, the random, representative and inspected cells (sections 12-15); then
+ * the validation AUCs, the morphology bars and strongest feature, two embedding maps and the latent-state scatter
+ * (16-22); and the encoders' scatter when Darknet Tiny gives a second encoder to compare with.
+ */
+const expectedFigures = (): number => 4 + 6 + (darknetPresent() ? 1 : 0);
+
 /** Skips the calling suite, saying why, where no Python with Jupyter is installed (CI installs it). */
 function requireJupyter(ctx: Mocha.Context): void {
   try {
@@ -407,11 +429,13 @@ describe("notebook: notebooks/main.ipynb runs headless and shows its results", f
 
   it("saves every figure as HTML (and PNG where Chromium is available) and the composites as PNG", () => {
     const chromium = findChromium();
-    for (const name of ["tem_fused_histogram", "random_cell", "representative_cells"]) {
+    const beyondFigures = ["validation_auc", "morphology_correlations", "morphology_strongest", "embedding_map_actin",
+      "embedding_map_nucleus", "latent_state", ...(darknetPresent() ? ["encoder_comparison"] : [])];
+    for (const name of ["tem_fused_histogram", "random_cell", "representative_cells", ...beyondFigures]) {
       assert.match(fs.readFileSync(path.join(outDir, `${name}.html`), "utf8"), /Plotly\.newPlot/, name);
       if (chromium) assert.ok(fs.readFileSync(path.join(outDir, `${name}.png`)).subarray(1, 4).equals(Buffer.from("PNG")), name);
     }
-    for (const name of ["random_cell_composites", "representative_cells_composites"]) {
+    for (const name of ["random_cell_composites", "representative_cells_composites", "gallery"]) {
       assert.ok(fs.readFileSync(path.join(outDir, `${name}.png`)).subarray(1, 4).equals(Buffer.from("PNG")), name);
     }
   });
@@ -419,13 +443,56 @@ describe("notebook: notebooks/main.ipynb runs headless and shows its results", f
   it("holds the Plotly figures (plotly JSON and drawing HTML, plotly.js inlined once) and the cell images", () => {
     const outputs = cells.flatMap((c) => c.outputs ?? []);
     const figures = outputs.filter((o) => o.data?.[PLOTLY_MIME] !== undefined);
-    assert.equal(figures.length, 4, "histogram, random cell, representatives, inspected cell");
+    assert.equal(figures.length, expectedFigures(), "see expectedFigures");
     figures.forEach((f) => assert.match(joined(f.data?.["text/html"]), /Plotly\.newPlot/));
     // plots.ts's loader: plotly.js wrapped in a guard, at the very start of the HTML
     const withLibrary = outputs.filter((o) => joined(o.data?.["text/html"]).startsWith('<script type="text/javascript">if (!window.Plotly) {'));
     assert.equal(withLibrary.length, 1, "plotly.js is sent with the first figure only");
     const images = outputs.filter((o) => typeof o.data?.["image/png"] === "string");
-    assert.equal(images.length, 4, "the transform demo, the random cell, the representatives, the inspected cell");
+    assert.equal(images.length, 5, "the transform demo, the random cell, the representatives, the inspected cell, the gallery");
+  });
+
+  it("section 16 sets the out-of-fold AUC beside the in-sample one, as metrics.json's validation holds it", () => {
+    const text = sectionText(cells, "## 16.");
+    const validation = JSON.parse(fs.readFileSync(path.join(outDir, "metrics.json"), "utf8")).validation;
+    assert.ok(validation.scores, `validation ran: ${JSON.stringify(validation)}`);
+    for (const phrase of ["Honest validation of the main run", "AUC in-sample", "AUC out-of-fold", "AUC out-of-fold, 95 % CI",
+      "permutation p", "tem_fused, tuned fusion", "Out of fold, tem_fused separates", "Permutation test:", "Fusion tuned on the training folds only"]) {
+      assert.ok(text.includes(phrase), phrase);
+    }
+    // the table shows the very numbers the CLI's metrics.json records, formatted as every table formats numbers
+    assert.ok(text.includes(`<td style="text-align:right">${formatCell(validation.scores.tem_fused.auc_out_of_fold)}</td>`));
+    assert.ok(text.includes(`AUC ${validation.scores.tem_fused.auc_out_of_fold.toFixed(3)} (95 % CI`));
+  });
+
+  it("sections 17-18 name the encoder they use and say it is not the method's ResNet18 (or why there is no second one)", () => {
+    const choice = sectionText(cells, "## 17.");
+    const comparison = sectionText(cells, "## 18.");
+    if (darknetPresent()) {
+      assert.match(choice, /Encoder for the sections below: tfjs · Darknet Tiny \(ImageNet, ml5\) — not the method's ResNet18/);
+      assert.match(choice, /This is NOT the method's ResNet18 with ImageNet weights/);
+      assert.match(comparison, /#1 tfjs · Darknet Tiny \(ImageNet, ml5\) — not the method's ResNet18/);
+      assert.match(comparison, /rank the cells with Spearman -?[01]\.\d{3}/);
+      // The main run and section 17 filled the embedding cache: the comparison embeds nothing a third time.
+      assert.match(comparison, /No image was embedded for this comparison/);
+    } else {
+      assert.match(choice, /Nothing was embedded again/);
+      assert.match(comparison, /One encoder only, so there is nothing to compare it with: .*no Darknet Tiny at/);
+    }
+    assert.match(comparison, /Spearman of tem_fused with the known latent EMT state/);
+  });
+
+  it("sections 19-22: morphology in words, the gallery of 20 cells, and the score against the latent state", async () => {
+    assert.match(sectionText(cells, "## 19."), /How cell morphology tracks tem_fused \(Spearman's rho/);
+    assert.match(sectionText(cells, "## 20."), /nucleus embeddings of .*; saved /);
+    const gallery = await sharp(path.join(outDir, "gallery.png")).metadata();
+    const layout = montageLayout(20, 10, 160, 4, true); // 20 cells, 10 per row, 160 px tiles, captions
+    assert.deepEqual([gallery.width, gallery.height], [layout.width, layout.height]);
+    assert.match(sectionText(cells, "## 21."), /20 cells at evenly spaced quantiles of tem_fused, scored with /);
+    const latent = sectionText(cells, "## 22.");
+    assert.match(latent, /latent states from .*truth\.csv/);
+    assert.match(latent, /baseline: only the cell's condition/);
+    assert.match(latent, /tem_fused ranks the cells like their latent EMT state with Spearman/);
   });
 
   it("shows the weights warning before the first result, and the HTML report carries it", function () {
@@ -451,14 +518,15 @@ describe("notebook: notebooks/main.ipynb runs headless and shows its results", f
     // plotly.js's own source names its classes, so only the DOM outside <script> elements counts.
     const dom = (await dumpDom(report.html, { chromium: chromium!, virtualTimeBudgetMs: 30000, timeoutMs: 120000 }))
       .replace(/<script[\s\S]*?<\/script>/g, "");
-    assert.equal(dom.match(/class="plot-container plotly"/g)?.length, 4, "four figures drawn");
-    assert.ok((dom.match(/<svg class="main-svg"/g)?.length ?? 0) >= 4, "each with plotly's SVG");
+    assert.equal(dom.match(/class="plot-container plotly"/g)?.length, expectedFigures(), "every figure drawn");
+    assert.ok((dom.match(/<svg class="main-svg"/g)?.length ?? 0) >= expectedFigures(), "each with plotly's SVG");
     assert.ok((dom.match(/<g class="point"><path d="M[^"]+"/g)?.length ?? 0) > 20, "histogram bars drawn");
     assert.ok(!dom.includes("plotly.js is not loaded"));
     // A tall window: the whole report in one picture, for a person to look at (kept with CELLMORPHO_KEEP_TEST_OUTPUT=1).
     const shot = path.join(dir, "report.png");
-    await screenshotHtml(report.html, shot, { width: 1100, height: 16000, chromium: chromium!, virtualTimeBudgetMs: 30000, timeoutMs: 120000 });
+    // The report on the test set is about 24000 px tall with the "Beyond the reference" sections.
+    await screenshotHtml(report.html, shot, { width: 1100, height: 28000, chromium: chromium!, virtualTimeBudgetMs: 30000, timeoutMs: 120000 });
     const meta = await sharp(shot).metadata();
-    assert.deepEqual([meta.width, meta.height], [1100, 16000]);
+    assert.deepEqual([meta.width, meta.height], [1100, 28000]);
   });
 });

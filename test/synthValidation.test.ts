@@ -61,8 +61,8 @@ describe("synthetic data: the fused score follows the known EMT state (pretraine
 
   it("separates the anchors in and out of fold (AUC >= 0.95)", () => {
     assert.ok(run.metrics.scores.tem_fused.auc >= 0.95, `in-sample AUC ${run.metrics.scores.tem_fused.auc}`);
-    assert.ok(run.validation.ok, run.validation.ok ? "" : run.validation.reason);
-    if (run.validation.ok) {
+    assert.ok("result" in run.validation, "reason" in run.validation ? run.validation.reason : "");
+    if ("result" in run.validation) {
       const oof = run.validation.result.summary.scores.tem_fused.auc_out_of_fold;
       assert.ok(oof >= 0.95, `out-of-fold AUC ${oof}`);
     }
