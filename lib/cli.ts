@@ -11,6 +11,7 @@ import { firstPairsPerCondition, formatPairingReport, openCelltool } from "./dat
 import { writeJsonAtomic } from "./atomic";
 import { defaultBackboneForValidation, RESNET18_SPEC } from "./backbones";
 import { compareEncoders, comparisonScatter, formatComparison, truthBySample } from "./compare";
+import { writeExtras } from "./extras";
 import { saveFigure } from "./plots";
 import { readTruth } from "./synth";
 import type { GreyMode } from "./tfjsModel";
@@ -26,6 +27,7 @@ Usage:
                    [--fusion 0.5,0.5] [--batch 64] [--no-cache | --cache-dir DIR] [--weights DIR] [--strict]
                    [--folds 5] [--bootstrap 1000] [--permutations 1000] [--seed 0] [--no-validation] [--oof]
                    [--encoder resnet18|tfjs:<model.json>[#layer]] [--grey third|replicate]
+                   [--morphology] [--map] [--gallery]
   cellmorpho compare <Celltool.zip|folder> --out DIR [--encoders resnet18,tfjs:<model.json>] [--truth truth.csv]
                    [--per-condition N] [--engine] [--grey] [--anchors] [--fusion] [--folds 5] [--seed 0]
   cellmorpho weights [--from FILE] [--unverified] [--out DIR]
@@ -36,7 +38,8 @@ Usage:
 score     writes DIR/tem_scores.csv, stats_by_condition.csv, metrics.json, pairing_report.json (all or none);
           a cell with an undecodable image is skipped and reported, or stops the run with --strict;
           metrics.json adds out-of-fold AUCs, bootstrap intervals and a permutation test (--oof: the
-          out-of-fold scores as extra columns of tem_scores.csv)
+          out-of-fold scores as extra columns of tem_scores.csv); --morphology writes morphology.csv and
+          morphology_correlations.csv, --map the PCA embedding maps, --gallery gallery.png
 compare   scores the same cells with each encoder: in-sample and out-of-fold AUC, condition means, agreement
           between encoders, and Spearman with the latent state when truth.csv is there (synthetic data)
 weights   converts torchvision's resnet18-f37072fd.pth (from --from, $CELLMORPHO_WEIGHTS,
@@ -121,6 +124,9 @@ async function scoreCommand(args: string[]): Promise<void> {
     oof: { type: "boolean", default: false },
     encoder: { type: "string", default: RESNET18_SPEC },
     grey: { type: "string", default: "third" },
+    morphology: { type: "boolean", default: false },
+    map: { type: "boolean", default: false },
+    gallery: { type: "boolean", default: false },
   });
   if (positionals.length !== 1) throw new UsageError("score needs exactly one dataset (a Celltool zip or folder)");
   if (!values.out) throw new UsageError("score needs --out DIR");
@@ -162,6 +168,9 @@ async function scoreCommand(args: string[]): Promise<void> {
   log(formatPairingReport(run.dataset.report));
   for (const line of formatUnreadable(run)) log(line);
   const files = writeScoreOutputs(run, String(values.out), { outOfFoldColumns: Boolean(values.oof) });
+  files.push(...await writeExtras(run, String(values.out), {
+    morphology: Boolean(values.morphology), map: Boolean(values.map), gallery: Boolean(values.gallery),
+  }));
   const fused = run.metrics.scores.tem_fused;
   const skipped = run.dataset.pairs.length - run.scored.length;
   console.log(`scored ${run.rows.length} cells${skipped > 0 ? ` (${skipped} skipped as unreadable)` : ""}; ` +

@@ -163,3 +163,36 @@ describe("cli: compare and --encoder", function () {
     assert.match(onnx.stderr, /engine/);
   });
 });
+
+describe("cli: score --morphology --map --gallery", function () {
+  let weights: string;
+  let work: string;
+
+  before(async function () {
+    weights = seed0WeightsDir(this);
+    work = tempDir("cli-extras");
+    await generateSynthetic({ out: path.join(work, "synthetic"), seed: 5, scale: 0.05, log: () => undefined });
+  });
+  after(() => {
+    for (const dir of [weights, work]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("writes the per-cell morphometrics, their correlation with the score, the maps and the gallery", async () => {
+    const out = path.join(work, "out");
+    const result = await runMain(["score", path.join(work, "synthetic"), "--out", out, "--weights", weights, "--no-cache",
+      "--no-validation", "--morphology", "--map", "--gallery"]);
+    assert.equal(result.code, 0, result.stderr);
+    for (const file of ["morphology.csv", "morphology_correlations.csv", "embedding_map_actin.html",
+      "embedding_map_nucleus.html", "gallery.png"]) {
+      assert.ok(fs.existsSync(path.join(out, file)), file);
+    }
+    const lines = fs.readFileSync(path.join(out, "morphology.csv"), "utf8").trimEnd().split("\n");
+    assert.match(lines[0], /^# WARNING/);
+    assert.equal(lines[1], "sample_id,condition,cell_area,cell_perimeter,cell_aspect_ratio,cell_circularity,cell_solidity," +
+      "nucleus_area,nucleus_aspect_ratio,actin_coherence,reason");
+    const scored = fs.readFileSync(path.join(out, "tem_scores.csv"), "utf8").trimEnd().split("\n").length;
+    assert.equal(lines.length, scored, "one morphology row per scored cell");
+    const correlations = fs.readFileSync(path.join(out, "morphology_correlations.csv"), "utf8").trimEnd().split("\n");
+    assert.equal(correlations.length, 2 + 8, "warning, header, one row per feature");
+  });
+});
