@@ -2,9 +2,9 @@
 // both channels in flight at once, and every embedding cached on disk under (image content, encoder, weights,
 // engine) so re-scoring is instant.
 //
-// Why this shape (bench/README.md has the profile): inference is most of a run. The onnx engine computes in worker
-// threads, so while a batch is inferred the main thread decodes the next one (sharp on libuv's pool, the PIL-exact
-// resize in JS), and the other channel's encoder keeps the other core busy.
+// Why this shape (bench/README.md has the profile): inference is ~80 % of a run's CPU. The onnx engine computes in
+// worker threads, so while a batch is inferred the main thread decodes the next one (sharp on libuv's pool, the
+// PIL-exact resize in JS), and the other channel's encoder keeps the other core busy.
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -161,13 +161,16 @@ async function decodeBatch(files: string[], rows: number[], inputSize: number): 
 async function embedChannel(files: string[], encoder: Encoder, options: EmbedOptions, progress: Progress | null,
   stopLine: StopLine): Promise<ChannelOutcome> {
   const batchSize = options.batchSize ?? 64;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new Error(`batch size must be a positive integer, got ${batchSize}`);
+  }
   const failFast = (options.onUnreadable ?? "fail") === "fail";
   const { dim, inputSize } = encoder;
   const vectors = new Float32Array(files.length * dim);
   const fromCache = files.map(() => false);
   const failures = new Map<number, Error>();
-  const cache = options.cacheDir ? new EmbeddingCache(path.join(options.cacheDir, encoderCacheKey(encoder)), dim) : null;
+  const cacheDir = options.cacheDir ? path.join(options.cacheDir, encoderCacheKey(encoder)) : null;
+  const cache = cacheDir === null ? null : new EmbeddingCache(cacheDir, dim);
 
   // Hashing reads each file once more; without a cache there is nothing to hash.
   const hashes = cache ? files.map(sha256File) : [];
@@ -187,29 +190,34 @@ async function embedChannel(files: string[], encoder: Encoder, options: EmbedOpt
   const batches: number[][] = [];
   for (let start = 0; start < todo.length; start += batchSize) batches.push(todo.slice(start, start + batchSize));
 
-  // Batch k+1 is decoded while batch k is inferred (decodeBatch never rejects: failures come back as data).
+  // Batch k+1 is decoded while batch k is inferred. decodeBatch never rejects (failures come back as data), and a
+  // prefetch left behind by a stop or an error is awaited: nothing decodes behind the caller's back.
   let next = batches.length > 0 ? decodeBatch(files, batches[0], inputSize) : null;
-  for (let b = 0; b < batches.length; b++) {
-    options.signal?.throwIfAborted();
-    if (batches[b][0] > stopLine.index) break;
-    const batch = await next!;
-    next = b + 1 < batches.length ? decodeBatch(files, batches[b + 1], inputSize) : null;
-    batch.failures.forEach((err, i) => failures.set(i, err));
-    if (failFast && batch.failures.size > 0) {
-      stopLine.index = Math.min(stopLine.index, ...batch.failures.keys());
-      break;
+  try {
+    for (let b = 0; b < batches.length; b++) {
+      options.signal?.throwIfAborted();
+      if (batches[b][0] > stopLine.index) break;
+      const batch = await next!;
+      next = b + 1 < batches.length ? decodeBatch(files, batches[b + 1], inputSize) : null;
+      batch.failures.forEach((err, i) => failures.set(i, err));
+      if (failFast && batch.failures.size > 0) {
+        stopLine.index = Math.min(stopLine.index, ...batch.failures.keys());
+        break;
+      }
+      if (batch.rows.length > 0) {
+        const out = await encoder.embed(batch.input, batch.rows.length);
+        // Only a finished batch is cached: an interrupted one leaves no entry behind.
+        batch.rows.forEach((i, k) => {
+          const vector = out.subarray(k * dim, (k + 1) * dim);
+          vectors.set(vector, i * dim);
+          cache?.put(hashes[i], vector.slice());
+        });
+      }
+      done += batches[b].length;
+      progress?.tick(done);
     }
-    if (batch.rows.length > 0) {
-      const out = await encoder.embed(batch.input, batch.rows.length);
-      // Only a finished batch is cached: an interrupted one leaves no entry behind.
-      batch.rows.forEach((i, k) => {
-        const vector = out.subarray(k * dim, (k + 1) * dim);
-        vectors.set(vector, i * dim);
-        cache?.put(hashes[i], vector.slice());
-      });
-    }
-    done += batches[b].length;
-    progress?.tick(done);
+  } finally {
+    await next;
   }
   return { vectors, fromCache, failures };
 }

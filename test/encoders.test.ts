@@ -199,8 +199,51 @@ describe("resnet18 encoders (seed0 weights vs torchvision)", function () {
     });
   }
 
-  describe("onnx engine (onnxruntime-node)", () => {
+  describe("onnx engine (onnxruntime-node), session in a worker thread", () => {
     engineContract((graph) => OnnxResNet.create(graph, SIZE, { intraOpNumThreads: 2 }), () => golden.images.length);
+
+    it("runs a batch larger than maxSessionBatch in slices, bit-identical to one call", async () => {
+      const whole = await OnnxResNet.create(grey, SIZE, { intraOpNumThreads: 1, maxSessionBatch: 64 });
+      const sliced = await OnnxResNet.create(grey, SIZE, { intraOpNumThreads: 1, maxSessionBatch: 2 });
+      try {
+        assert.equal(sliced.thread, "worker");
+        const n = 5;
+        const batch = concat(Array.from({ length: n }, (_, i) => inputs[i % inputs.length]));
+        assert.deepEqual(await sliced.run(batch, n), await whole.run(batch, n));
+      } finally {
+        await whole.dispose();
+        await sliced.dispose();
+      }
+    });
+
+    it("leaves the main thread free while it computes: the event loop keeps ticking during a batch", async () => {
+      const runner = await OnnxResNet.create(grey, SIZE, { intraOpNumThreads: 1 });
+      try {
+        const n = 16; // ~0.2 s of inference at 1 thread, one session call
+        const batch = concat(Array.from({ length: n }, (_, i) => inputs[i % inputs.length]));
+        let ticks = 0;
+        const timer = setInterval(() => ticks++, 5);
+        try {
+          await runner.run(batch, n);
+        } finally {
+          clearInterval(timer);
+        }
+        // On the main thread the call blocks the loop: at most the tick before it starts. 5 leaves room for a busy CI.
+        assert.ok(ticks >= 5, `only ${ticks} ticks of 5 ms during the batch`);
+      } finally {
+        await runner.dispose();
+      }
+    });
+
+    it("refuses to run once disposed, and a non-integer thread count or slice size", async () => {
+      const runner = await OnnxResNet.create(grey, SIZE, { intraOpNumThreads: 1 });
+      await runner.dispose();
+      await assert.rejects(runner.run(inputs[0], 1), /onnxruntime session already released/);
+      await assert.rejects(OnnxResNet.create(grey, SIZE, { intraOpNumThreads: 0 }),
+        /intraOpNumThreads must be a positive integer, got 0/);
+      await assert.rejects(OnnxResNet.create(grey, SIZE, { maxSessionBatch: 1.5 }),
+        /maxSessionBatch must be a positive integer, got 1.5/);
+    });
 
     it("reports ms/image (batch 64 of random input, 2 threads)", async () => {
       const runner = await OnnxResNet.create(grey, SIZE, { intraOpNumThreads: 2 });
@@ -211,6 +254,14 @@ describe("resnet18 encoders (seed0 weights vs torchvision)", function () {
         await runner.dispose();
       }
     });
+  });
+
+  describe("onnx engine (onnxruntime-node), session on the main thread", () => {
+    engineContract(async (graph) => {
+      const runner = await OnnxResNet.create(graph, SIZE, { intraOpNumThreads: 2, thread: "main" });
+      assert.equal(runner.thread, "main");
+      return runner;
+    }, () => golden.images.length);
   });
 
   describe("tfjs engine", () => {
