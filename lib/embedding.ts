@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Encoder } from "./encoder";
 import type { CellPair } from "./dataset";
+import { sha256File } from "./hash";
 import { decodeGrey, resizeBilinear } from "./preprocess";
 import { progressReporter, type Progress } from "./progress";
 
@@ -87,8 +88,13 @@ export async function prepareImage(file: string, inputSize: number): Promise<Flo
   return resizeBilinear(image, inputSize, inputSize);
 }
 
-function sha256File(file: string): string {
-  return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+/** The image's content hash, or null when it cannot be read: that image is decoded (and reported) like any other. */
+function contentHash(file: string): string | null {
+  try {
+    return sha256File(file);
+  } catch {
+    return null;
+  }
 }
 
 class EmbeddingCache {
@@ -173,10 +179,10 @@ async function embedChannel(files: string[], encoder: Encoder, options: EmbedOpt
   const cache = cacheDir === null ? null : new EmbeddingCache(cacheDir, dim);
 
   // Hashing reads each file once more; without a cache there is nothing to hash.
-  const hashes = cache ? files.map(sha256File) : [];
+  const hashes = cache ? files.map(contentHash) : [];
   const todo: number[] = [];
   files.forEach((_, i) => {
-    const hit = cache?.get(hashes[i]);
+    const hit = hashes[i] ? cache?.get(hashes[i]!) : null;
     if (hit) {
       vectors.set(hit, i * dim);
       fromCache[i] = true;
@@ -210,7 +216,7 @@ async function embedChannel(files: string[], encoder: Encoder, options: EmbedOpt
         batch.rows.forEach((i, k) => {
           const vector = out.subarray(k * dim, (k + 1) * dim);
           vectors.set(vector, i * dim);
-          cache?.put(hashes[i], vector.slice());
+          if (hashes[i]) cache?.put(hashes[i]!, vector.slice());
         });
       }
       done += batches[b].length;

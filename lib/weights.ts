@@ -14,6 +14,7 @@ import { writeFileAtomic, writeJsonAtomic } from "./atomic";
 import type { WeightsProvenance } from "./encoder";
 import { projectRoot } from "./paths";
 import { parseTorchCheckpoint } from "./torchCheckpoint";
+import { sha256File, sha256Hex } from "./hash";
 
 export const IMAGENET_SHA256_PREFIX = "f37072fd";
 export const IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth";
@@ -104,13 +105,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 // ---------------------------------------------------------------------------------------------------------------
 // Where the .pth comes from.
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return crypto.createHash("sha256").update(bytes).digest("hex");
-}
-
-export function sha256File(file: string): string {
-  return sha256Hex(fs.readFileSync(file));
-}
+export { sha256File, sha256Hex };
 
 export type WeightsSourceKind = "from" | "env" | "shared" | "download";
 
