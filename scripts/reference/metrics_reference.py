@@ -19,26 +19,11 @@ from scipy import stats
 from scipy.stats._stats_py import _unequal_var_ttest_denom
 from sklearn.metrics import roc_auc_score
 
+from jsonable import clean  # scripts/reference/jsonable.py, beside this script
+
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "metrics", "metrics_reference.json")
 PERCENTILE_QS = [0, 1, 2.5, 25, 50, 75, 99, 100]
 OVERLAP_BINS = 200
-
-
-def clean(value):
-    """Make numpy values JSON-able; NaN -> None (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return clean(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    return value
 
 
 # --- the TEM axis (the method, written the plain numpy way) ---------------------------------------------------

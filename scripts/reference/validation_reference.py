@@ -27,6 +27,8 @@ import sklearn
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
+from jsonable import clean  # scripts/reference/jsonable.py, beside this script
+
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "validation",
                    "validation_reference.json")
 ANCHORS = ("Ctrl", "TNFTGF")
@@ -159,22 +161,6 @@ def pca_reference(x, axis_v):
         "scores": scores.ravel(), "flipped_from_sklearn": flips,
         "axis": {"v": axis_v, "direction": direction, "captured": np.linalg.norm(direction) / np.linalg.norm(axis_v)},
     }
-
-
-def clean(value):
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return clean(value.tolist())
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
 
 
 def main():
