@@ -285,7 +285,8 @@ export function markCells(fig: PlotlyFigure, cells: readonly MarkedCell[]): Plot
     y: MARK_LABEL_HEIGHTS[i % MARK_LABEL_HEIGHTS.length],
     xref: "x",
     yref: "paper",
-    xanchor: "left",
+    // Labels of marks in the right half run leftwards, so they stay inside the plot (not over the legend).
+    xanchor: cell.score > 0.5 ? "right" : "left",
     showarrow: false,
     font: { size: 11 },
     bgcolor: "rgba(255,255,255,0.8)",

@@ -128,6 +128,8 @@ describe("plots: marks and other figures", () => {
     assert.equal(fig.layout.shapes, undefined, "the input figure is not changed");
     assert.deepEqual(once.layout.shapes!.map((s) => [s.x0, s.x1, s.yref]), [[0.2, 0.2, "paper"], [0.9, 0.9, "paper"]]);
     assert.deepEqual(once.layout.annotations!.map((a) => [a.text, a.x]), [["c2", 0.2], ["most EMT", 0.9]]);
+    // A label right of the middle runs leftwards, so it stays inside the plot area, clear of the legend.
+    assert.deepEqual(once.layout.annotations!.map((a) => a.xanchor), ["left", "right"]);
     assert.deepEqual(twice.layout.annotations!.map((a) => a.text), ["c2", "most EMT", "x1"]);
     assert.equal(twice.data, fig.data);
     assert.throws(() => markCells(fig, [{ sample_id: "q", score: Infinity }]), /q.*non-finite/);
