@@ -211,17 +211,30 @@ function histogramEdges(bins: number, lo: number, hi: number): Float64Array {
   return edges;
 }
 
+export interface Histogram {
+  /** bins + 1 edges, numpy.linspace(lo, hi, bins + 1). */
+  edges: number[];
+  counts: number[];
+  /** count / bin width / number of values in range, as numpy.histogram(density=True). */
+  density: number[];
+}
+
 /**
  * numpy.histogram(values, bins, range, density=True), reproducing numpy's bin assignment exactly: values outside the
- * range are dropped, the last bin is closed, and the index is corrected against the edges within 1 ulp.
+ * range are dropped, the last bin is closed, and the index is corrected against the edges within 1 ulp. (Plotly's
+ * own binning drops values equal to the last edge, so figures use this too: every score clipped at 1 is counted.)
  */
-export function histogramDensity(values: ArrayLike<number>, edges: Float64Array): Float64Array {
-  const bins = edges.length - 1;
-  const [lo, hi] = [edges[0], edges[bins]];
+export function histogram(
+  values: ArrayLike<number>, bins: number, range: readonly [number, number] = [0, 1],
+): Histogram {
+  if (!Number.isInteger(bins) || bins < 1) throw new Error(`histogram: bins must be a positive integer, got ${bins}`);
+  const [lo, hi] = range;
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo < hi)) throw new Error(`histogram: bad range [${lo}, ${hi}]`);
+  const edges = histogramEdges(bins, lo, hi);
   const norm = bins / (hi - lo);
-  const counts = new Float64Array(bins);
+  const counts = new Array<number>(bins).fill(0);
   let total = 0;
-  for (const x of finiteArray(values, "histogramDensity")) {
+  for (const x of finiteArray(values, "histogram")) {
     if (x < lo || x > hi) continue;
     let index = Math.trunc((x - lo) * norm);
     if (index === bins) index -= 1;
@@ -230,8 +243,12 @@ export function histogramDensity(values: ArrayLike<number>, edges: Float64Array)
     counts[index] += 1;
     total += 1;
   }
-  if (total === 0) throw new Error(`histogramDensity: no value lies in the range [${lo}, ${hi}]`);
-  return counts.map((count, i) => count / (edges[i + 1] - edges[i]) / total);
+  if (total === 0) throw new Error(`histogram: no value lies in the range [${lo}, ${hi}]`);
+  return {
+    edges: Array.from(edges),
+    counts,
+    density: counts.map((count, i) => count / (edges[i + 1] - edges[i]) / total),
+  };
 }
 
 /**
@@ -241,14 +258,10 @@ export function histogramDensity(values: ArrayLike<number>, edges: Float64Array)
 export function overlap(
   a: ArrayLike<number>, b: ArrayLike<number>, bins = 200, range: readonly [number, number] = [0, 1],
 ): number {
-  if (!Number.isInteger(bins) || bins < 1) throw new Error(`overlap: bins must be a positive integer, got ${bins}`);
-  const [lo, hi] = range;
-  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo < hi)) throw new Error(`overlap: bad range [${lo}, ${hi}]`);
-  const edges = histogramEdges(bins, lo, hi);
-  const da = histogramDensity(a, edges);
-  const db = histogramDensity(b, edges);
+  const ha = histogram(a, bins, range);
+  const hb = histogram(b, bins, range);
   let sum = 0;
-  for (let i = 0; i < bins; i++) sum += Math.min(da[i], db[i]) * (edges[i + 1] - edges[i]);
+  for (let i = 0; i < bins; i++) sum += Math.min(ha.density[i], hb.density[i]) * (ha.edges[i + 1] - ha.edges[i]);
   return sum;
 }
 

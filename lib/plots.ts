@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "./atomic";
 import { findChromium, screenshotPage } from "./browser";
+import { histogram } from "./metrics";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Figure JSON
@@ -178,42 +179,10 @@ function requireFiniteScores<T extends { sample_id: string }>(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Histogram. Counts are computed here, not by plotly: plotly's histogram bins are all half-open (measured with
-// plotly.js 3.7: values equal to xbins.end are dropped), so every score of exactly 1.0 (the cells clipped at the
-// 99th percentile, >= 1 % of them by construction) would vanish. numpy.histogram's rule (last bin closed) keeps
-// them, and matches the Python side.
-
-export interface Histogram {
-  /** bins + 1 edges, numpy.linspace(lo, hi, bins + 1). */
-  edges: number[];
-  counts: number[];
-  /** count / bin width / number of values in range, as numpy.histogram(density=True). */
-  density: number[];
-}
-
-/** numpy.histogram(values, bins, range, density=True), values outside the range ignored. */
-export function histogramDensity(
-  values: readonly number[], bins: number, range: readonly [number, number] = [0, 1],
-): Histogram {
-  const [lo, hi] = range;
-  if (!Number.isInteger(bins) || bins < 1) throw new Error(`histogram: bins must be a positive integer, got ${bins}`);
-  if (!(hi > lo)) throw new Error(`histogram: range [${lo}, ${hi}] is empty`);
-  const step = (hi - lo) / bins;
-  const edges = Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : lo + i * step));
-  const counts = new Array<number>(bins).fill(0);
-  const scale = bins / (hi - lo);
-  for (const value of values) {
-    if (!(value >= lo && value <= hi)) continue;
-    // numpy's uniform-bin search: an estimate from the scale, corrected against the actual edges.
-    let bin = Math.min(Math.floor((value - lo) * scale), bins - 1);
-    if (value < edges[bin]) bin -= 1;
-    else if (bin !== bins - 1 && value >= edges[bin + 1]) bin += 1;
-    counts[bin] += 1;
-  }
-  const total = counts.reduce((a, b) => a + b, 0);
-  const density = counts.map((count, i) => count / (edges[i + 1] - edges[i]) / total);
-  return { edges, counts, density };
-}
+// Histogram. Counts come from lib/metrics.ts histogram, not from plotly: plotly's histogram bins are all half-open
+// (measured with plotly.js 3.7: values equal to xbins.end are dropped), so every score of exactly 1.0 (the cells
+// clipped at the 99th percentile, >= 1 % of them by construction) would vanish. numpy.histogram's rule (last bin
+// closed) keeps them, and matches the Python side.
 
 export interface HistogramOptions extends ConditionFigureOptions {
   bins?: number;
@@ -229,7 +198,7 @@ export function scoreHistogram(rows: readonly ScoreRow[], options: HistogramOpti
     }
   }
   const data = groupByCondition(rows, options.conditionOrder).map(({ condition, rows: group, colour }): PlotlyTrace => {
-    const { edges, counts, density } = histogramDensity(group.map((row) => row.score), bins);
+    const { edges, counts, density } = histogram(group.map((row) => row.score), bins);
     const label = escapeMarkup(condition);
     return {
       type: "bar",

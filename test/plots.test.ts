@@ -9,10 +9,11 @@ import sharp from "sharp";
 import { dumpDom, findChromium, screenshotHtml } from "../lib/browser";
 import { consoleSink, createNotebookDisplay, MimeBundle } from "../lib/display";
 import {
-  bar, boxByCondition, conditionColours, figureHtml, figureHtmlFragment, heatmap, histogramDensity, markCells,
+  bar, boxByCondition, conditionColours, figureHtml, figureHtmlFragment, heatmap, markCells,
   orderConditions, PlotlyFigure, saveFigure, scatter, scoreHistogram, ScoreRow,
 } from "../lib/plots";
 import { FIXTURES, PROJECT_ROOT, requireFile } from "./paths";
+import { histogram } from "../lib/metrics";
 
 interface HistogramFixture {
   cases: { bins: number; values: number[]; edges: number[]; counts: number[]; density: number[] }[];
@@ -46,11 +47,11 @@ function tempDir(): string {
 }
 
 describe("plots: histogram", () => {
-  it("histogramDensity equals numpy.histogram(density=True), edges and clipped 0/1 scores included", () => {
+  it("histogram (lib/metrics) equals numpy.histogram(density=True), edges and clipped 0/1 scores included", () => {
     const fixture: HistogramFixture = JSON.parse(
       fs.readFileSync(path.join(FIXTURES, "plots", "histogram_reference.json"), "utf8"));
     for (const c of fixture.cases) {
-      const h = histogramDensity(c.values, c.bins);
+      const h = histogram(c.values, c.bins);
       assert.deepEqual(h.counts, c.counts, `counts, ${c.bins} bins`);
       assert.deepEqual(h.edges, c.edges, `edges, ${c.bins} bins`);
       // Same formula in the same operation order as numpy (count / width / total), so the values agree to the last
@@ -60,12 +61,12 @@ describe("plots: histogram", () => {
     }
   });
 
-  it("histogramDensity: closed form, last bin closed, values outside the range ignored", () => {
-    const h = histogramDensity([0, 0.25, 0.5, 1, 1, -0.1, 1.5], 2);
+  it("histogram: closed form, last bin closed, values outside the range ignored", () => {
+    const h = histogram([0, 0.25, 0.5, 1, 1, -0.1, 1.5], 2);
     assert.deepEqual(h.edges, [0, 0.5, 1]);
     assert.deepEqual(h.counts, [2, 3]);
     assert.deepEqual(h.density, [2 / 0.5 / 5, 3 / 0.5 / 5]);
-    assert.throws(() => histogramDensity([0.5], 0), /bins must be a positive integer/);
+    assert.throws(() => histogram([0.5], 0), /bins must be a positive integer/);
   });
 
   it("scoreHistogram: one overlaid density trace per condition, in order, with the condition colours", () => {
