@@ -5,7 +5,8 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { scoreTem } from "../lib/axis";
 import type { CellPair } from "../lib/dataset";
-import { embedPairs, prepareImage, type PairEmbedOptions } from "../lib/embedding";
+import { embedPairs, type PairEmbedOptions } from "../lib/embedding";
+import { loadCell } from "../lib/preprocess";
 import type { Encoder } from "../lib/encoder";
 import { temMetrics } from "../lib/metrics";
 import { scoreDataset, type ScoreOptions, type ScoreRun } from "../lib/pipeline";
@@ -65,7 +66,7 @@ export interface PreprocessTimings {
   decode: Timing;
   /** PIL-exact bilinear resize to inputSize + scaling to [0, 1] (resizeBilinear), on the main thread. */
   resize: Timing;
-  /** Both, as the extraction runs them (prepareImage), 64 at a time. */
+  /** Both, as the extraction runs them (loadCell), 64 at a time. */
   decodeAndResize: Timing;
   /** Reading and sha256-hashing every file: what the embedding cache costs before any lookup. */
   hash: Timing;
@@ -77,7 +78,7 @@ export async function measurePreprocess(files: string[], inputSize: number, repe
   const images: GreyImage[] = decoded.result;
   const resize = await timed(files.length, repeat,
     () => images.map((img) => resizeBilinear(img, inputSize, inputSize)));
-  const both = await timed(files.length, repeat, () => inGroups(files, group, (f) => prepareImage(f, inputSize)));
+  const both = await timed(files.length, repeat, () => inGroups(files, group, (f) => loadCell(f, { size: inputSize })));
   const hash = await timed(files.length, repeat, () =>
     files.map((f) => crypto.createHash("sha256").update(fs.readFileSync(f)).digest("hex")));
   return { decode: decoded.timing, resize: resize.timing, decodeAndResize: both.timing, hash: hash.timing };
@@ -88,7 +89,7 @@ export async function prepareInputs(files: string[], n: number, inputSize: numbe
   if (n > files.length) throw new Error(`asked for ${n} images, the dataset has ${files.length}`);
   const pixels = inputSize * inputSize;
   const out = new Float32Array(n * pixels);
-  const images = await inGroups(files.slice(0, n), 64, (f) => prepareImage(f, inputSize));
+  const images = await inGroups(files.slice(0, n), 64, (f) => loadCell(f, { size: inputSize }));
   images.forEach((img, k) => out.set(img, k * pixels));
   return out;
 }

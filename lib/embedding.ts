@@ -11,7 +11,7 @@ import * as path from "node:path";
 import type { Encoder } from "./encoder";
 import type { CellPair } from "./dataset";
 import { sha256File } from "./hash";
-import { decodeGrey, resizeBilinear } from "./preprocess";
+import { loadCell } from "./preprocess";
 import { progressReporter, type Progress } from "./progress";
 
 /** Bump when preprocessing changes what the encoder sees: old cache entries then stop matching. */
@@ -82,12 +82,6 @@ export function encoderCacheKey(encoder: Encoder): string {
   return crypto.createHash("sha256").update(id).digest("hex").slice(0, 24);
 }
 
-/** Read, decode, grey, resize and scale one image file to inputSize x inputSize values in [0,1]. */
-export async function prepareImage(file: string, inputSize: number): Promise<Float32Array> {
-  const image = await decodeGrey(file);
-  return resizeBilinear(image, inputSize, inputSize);
-}
-
 /** The image's content hash, or null when it cannot be read: that image is decoded (and reported) like any other. */
 function contentHash(file: string): string | null {
   try {
@@ -151,7 +145,7 @@ interface DecodedBatch {
 }
 
 async function decodeBatch(files: string[], rows: number[], inputSize: number): Promise<DecodedBatch> {
-  const settled = await Promise.allSettled(rows.map((i) => prepareImage(files[i], inputSize)));
+  const settled = await Promise.allSettled(rows.map((i) => loadCell(files[i], { size: inputSize })));
   const pixels = inputSize * inputSize;
   const decoded = rows.filter((_, k) => settled[k].status === "fulfilled");
   const input = new Float32Array(decoded.length * pixels);
@@ -235,7 +229,7 @@ async function embedChannel(files: string[], encoder: Encoder, options: EmbedOpt
  */
 async function redecodeFailures(files: string[], outcome: ChannelOutcome, inputSize: number): Promise<void> {
   for (const index of [...outcome.failures.keys()].sort((a, b) => a - b)) {
-    const alone = await prepareImage(files[index], inputSize).then(() => null, (err: unknown) => err);
+    const alone = await loadCell(files[index], { size: inputSize }).then(() => null, (err: unknown) => err);
     if (alone instanceof Error) outcome.failures.set(index, alone);
   }
 }

@@ -11,12 +11,12 @@ import { l2Normalize, type AxisInfo } from "./axis";
 import { toCsv, writeCsvAtomic } from "./csv";
 import { CHANNEL_FOLDERS, type CellPair, type CelltoolDataset } from "./dataset";
 import { consoleSink, tslabSink, type DisplaySink } from "./display";
-import { prepareImage, type EmbedResult } from "./embedding";
+import type { EmbedResult } from "./embedding";
 import type { Encoder } from "./encoder";
 import { ENGINE_NAMES, type EngineName } from "./engines";
 import { SCORE_NAMES, type PairwiseWelch, type ScoreName, type TemMetrics } from "./metrics";
 import { projectRoot } from "./paths";
-import { CELL_SIZE } from "./preprocess";
+import { CELL_SIZE, loadCell } from "./preprocess";
 import { DEFAULT_ANCHORS, DEFAULT_FUSION, resolveAnchors, type ScoreRun } from "./pipeline";
 import { defaultDataset } from "./synth";
 
@@ -255,7 +255,7 @@ export async function loadPairBatch(pairs: readonly CellPair[], size: number = C
   const pixels = size * size;
   const stack = async (files: string[]): Promise<Float32Array> => {
     const out = new Float32Array(files.length * pixels);
-    (await Promise.all(files.map((f) => prepareImage(f, size)))).forEach((img, k) => out.set(img, k * pixels));
+    (await Promise.all(files.map((f) => loadCell(f, { size })))).forEach((img, k) => out.set(img, k * pixels));
     return out;
   };
   return {

@@ -355,7 +355,13 @@ function scaled(values: Uint8Array | Float32Array, maxValue: number): Float32Arr
   return out;
 }
 
-/** One cell channel as the encoders take it: CELL_SIZE x CELL_SIZE grey values in [0, 1], float32 row-major. */
-export async function loadCell(source: ImageSource, opts: DecodeOptions = {}): Promise<Float32Array> {
-  return resizeBilinear(await decodeGrey(source, opts), CELL_SIZE, CELL_SIZE);
+export interface LoadOptions extends DecodeOptions {
+  /** Side of the square output; default CELL_SIZE (the encoder's input). */
+  size?: number;
+}
+
+/** One cell channel as the encoders take it: size x size grey values in [0, 1], float32 row-major. */
+export async function loadCell(source: ImageSource, opts: LoadOptions = {}): Promise<Float32Array> {
+  const size = opts.size ?? CELL_SIZE;
+  return resizeBilinear(await decodeGrey(source, opts), size, size);
 }

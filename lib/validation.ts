@@ -6,7 +6,7 @@
 // The building blocks of lib/axis.ts and lib/metrics.ts do the arithmetic; this module only decides which cells
 // feed which step. Randomness comes from one seeded Rng per procedure, so a seed reproduces every number.
 import {
-  AxisInfo, Embeddings, fuse, l2Normalize, percentile, project, robustScale, scaleBetween, temAxis,
+  AxisInfo, Embeddings, fuse, l2Normalize, percentile, project, robustScale, scaleBetween, temAxis, TemInput,
 } from "./axis";
 import { cohensD, conditionOrder, rocAuc, SCORE_NAMES, ScoreName } from "./metrics";
 import { resampled, shuffled } from "./random";
@@ -21,15 +21,8 @@ export const DEFAULT_WEIGHT_GRID: readonly number[] = Array.from({ length: 21 },
 /** Fold of a cell that belongs to neither anchor: it is never held out and never excluded. */
 export const NOT_IN_A_FOLD = -1;
 
-export interface ValidationInput {
-  actin: Embeddings;
-  nucleus: Embeddings;
-  /** One condition name per cell. */
-  conditions: readonly string[];
-  /** [epithelial, mesenchymal] anchor condition names. */
-  anchors: readonly [string, string];
-  /** Fixed [actin, nucleus] weights of tem_fused; default [0.5, 0.5]. */
-  fusion?: readonly [number, number];
+/** What scoreTem takes (embeddings, conditions, anchors, fusion), plus the robust-scaling percentiles. */
+export interface ValidationInput extends TemInput {
   /** Robust-scaling percentiles; default [1, 99]. */
   percentiles?: readonly [number, number];
 }

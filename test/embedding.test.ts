@@ -8,7 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
 import type { CellPair } from "../lib/dataset";
-import { embedImages, embedPairs, prepareImage, type PairEmbedOptions } from "../lib/embedding";
+import { embedImages, embedPairs, type PairEmbedOptions } from "../lib/embedding";
+import { loadCell } from "../lib/preprocess";
 import type { Encoder, EncoderInfo } from "../lib/encoder";
 
 const SIZE = 8;
@@ -90,7 +91,7 @@ describe("embedding: batches, channels, unreadable images, cache", () => {
   }
 
   async function expectedRows(files: string[]): Promise<number[]> {
-    const rows = await Promise.all(files.map(async (f) => closedForm(await prepareImage(f, SIZE))));
+    const rows = await Promise.all(files.map(async (f) => closedForm(await loadCell(f, { size: SIZE }))));
     return Array.from(Float32Array.from(rows.flat())); // the encoder hands back float32
 
   }
